@@ -1,0 +1,60 @@
+"""Where kling_lab talks to a queue: the real fal client and the local emulator.
+
+Backends are looked up by name in a small registry; the built-in ones register exactly
+as an outside plugin would (``register_backend("name", factory)``)::
+
+    from kling_lab.backends import register_backend
+    register_backend("my-proxy", lambda **options: MyProxyBackend(**options))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import BackendConfigError
+from .base import Backend, Completed, InProgress, Queued, Status
+
+BackendFactory = Callable[..., Backend]
+_REGISTRY: dict[str, BackendFactory] = {}
+DEFAULT_BACKEND = "emulator"
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Make ``get_backend(name, **options)`` call ``factory(**options)``."""
+    _REGISTRY[name] = factory
+
+
+def backend_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_backend(name: str | Backend | None = None, **options: Any) -> Backend:
+    """A backend by name (default: the emulator); a Backend object is returned as is."""
+    if name is None:
+        name = DEFAULT_BACKEND
+    if not isinstance(name, str):
+        return name
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise BackendConfigError(f"unknown backend {name!r}; choose one of: {', '.join(backend_names())}") from None
+    return factory(**options)
+
+
+def _fal(**options: Any) -> Backend:
+    from .fal import FalBackend
+
+    return FalBackend(**options)
+
+
+def _emulator(**options: Any) -> Backend:
+    from .emulator.backend import EmulatorBackend
+
+    return EmulatorBackend(**options)
+
+
+register_backend("fal", _fal)
+register_backend("emulator", _emulator)
+
+__all__ = ["Backend", "BackendFactory", "Completed", "InProgress", "Queued", "Status",
+           "backend_names", "get_backend", "register_backend", "DEFAULT_BACKEND"]

@@ -1,0 +1,168 @@
+"""The real fal backend: ``fal_client.AsyncClient``, unmodified, behind our Backend protocol.
+
+fal_client reads its hosts (``FAL_QUEUE_RUN_HOST``) when first imported, so it is imported
+here lazily. Errors are translated to :class:`BackendError` with a transient flag.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+from ..errors import BackendConfigError, BackendError
+from ..request import ENDPOINT, KlingRequest
+from .base import Completed, InProgress, Queued, Status
+
+FINGERPRINT_HEADER = "X-Kling-Lab-Fingerprint"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+def fal_queue_host() -> str:
+    """The host fal_client sends queue calls to (as fixed when fal_client was imported)."""
+    from fal_client import client as fal_client_module
+
+    return urlparse(fal_client_module.QUEUE_URL_FORMAT).netloc
+
+
+def is_loopback(host_port: str) -> bool:
+    return urlparse(f"//{host_port}").hostname in LOOPBACK_HOSTS
+
+
+class FalBackend:
+    """Talks to fal's queue with the real fal-client. Needs ``FAL_KEY``."""
+
+    name = "fal"
+    poll_interval_s = 2.0
+
+    def __init__(self, key: str | None = None, *, endpoint: str = ENDPOINT, timeout_s: float = 120.0) -> None:
+        key = key or os.environ.get("FAL_KEY")
+        if not key:
+            raise BackendConfigError(
+                "the fal backend needs FAL_KEY in the environment (export FAL_KEY=...); nothing was submitted. "
+                "Use --backend emulator (the default) to try a sweep for free."
+            )
+        self._check_host()
+        import fal_client
+
+        self.endpoint = endpoint
+        self._client = fal_client.AsyncClient(key=key, default_timeout=timeout_s)
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"{type(self).__name__}(endpoint={self.endpoint!r})"
+
+    def _check_host(self) -> None:
+        host = fal_queue_host()
+        if is_loopback(host):
+            raise BackendConfigError(
+                f"fal_client in this process points at {host} (the local emulator), not at fal; "
+                "start a fresh process or kernel for the real fal backend; nothing was submitted"
+            )
+
+    # -- the four queue calls --------------------------------------------------------------
+    async def submit(self, request: KlingRequest, *, fingerprint: str | None = None) -> str:
+        headers = {FINGERPRINT_HEADER: fingerprint} if fingerprint else {}
+        try:
+            handle = await self._client.submit(self.endpoint, arguments=request.arguments(), headers=headers)
+        except Exception as exc:  # noqa: BLE001 - translated below
+            raise translate_error(exc) from exc
+        return handle.request_id
+
+    async def status(self, request_id: str) -> Status:
+        try:
+            raw = await self._client.status(self.endpoint, request_id, with_logs=True)
+        except Exception as exc:  # noqa: BLE001
+            raise translate_error(exc) from exc
+        return _from_fal_status(raw)
+
+    async def result(self, request_id: str) -> dict[str, Any]:
+        try:
+            return await self._client.result(self.endpoint, request_id)
+        except Exception as exc:  # noqa: BLE001
+            raise translate_error(exc) from exc
+
+    async def cancel(self, request_id: str) -> None:
+        try:
+            await self._client.cancel(self.endpoint, request_id)
+        except Exception as exc:  # noqa: BLE001
+            err = translate_error(exc)
+            if err.status_code in (400, 404):  # already completed / unknown: nothing to cancel
+                return
+            raise err from exc
+
+    async def aclose(self) -> None:
+        client = self._client.__dict__.get("_client")  # the httpx client fal_client cached, if created
+        if isinstance(client, httpx.AsyncClient):
+            await client.aclose()
+
+
+def _from_fal_status(raw: Any) -> Status:
+    from fal_client import Completed as FalCompleted, InProgress as FalInProgress, Queued as FalQueued
+
+    if isinstance(raw, FalQueued):
+        return Queued(position=raw.position)
+    if isinstance(raw, FalInProgress):
+        return InProgress(logs=raw.logs)
+    if isinstance(raw, FalCompleted):
+        return Completed(logs=raw.logs, metrics=raw.metrics or {}, error=raw.error, error_type=raw.error_type)
+    raise BackendError(f"unknown status from fal: {raw!r}")
+
+
+def _detail_message(detail: Any) -> tuple[str, str | None]:
+    """fal's ``detail`` is a string or a list of {loc, msg, type}; return (message, type)."""
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        first = detail[0]
+        loc = ".".join(str(p) for p in first.get("loc", []) if p != "body")
+        msg = str(first.get("msg", ""))
+        return (f"{loc}: {msg}" if loc else msg), first.get("type")
+    return str(detail), None
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_from_response(response: httpx.Response) -> BackendError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else response.text
+    message, detail_type = _detail_message(detail)
+    error_type = (body.get("error_type") if isinstance(body, dict) else None) or detail_type \
+        or response.headers.get("x-fal-error-type")
+    return BackendError(
+        message or f"HTTP {response.status_code}",
+        status_code=response.status_code,
+        error_type=error_type or _default_type(response.status_code),
+        transient=response.status_code in TRANSIENT_STATUS,
+        retry_after_s=_retry_after(response.headers),
+    )
+
+
+def _default_type(status_code: int) -> str:
+    return {401: "unauthorized", 403: "forbidden", 404: "not_found", 410: "result_expired",
+            422: "validation_error", 429: "rate_limited"}.get(status_code, f"http_{status_code}")
+
+
+def translate_error(exc: BaseException) -> BackendError:
+    """Any exception from fal_client/httpx → BackendError (transient or not)."""
+    from fal_client.client import FalClientHTTPError
+
+    if isinstance(exc, BackendError):
+        return exc
+    if isinstance(exc, FalClientHTTPError):
+        return _error_from_response(exc.response)
+    if isinstance(exc, httpx.TimeoutException):
+        return BackendError(f"timed out talking to fal: {type(exc).__name__}", error_type="timeout", transient=True)
+    if isinstance(exc, httpx.TransportError):
+        return BackendError(f"connection problem: {type(exc).__name__}: {exc}", error_type="connection_error",
+                            transient=True)
+    return BackendError(f"{type(exc).__name__}: {exc}", error_type="client_error", transient=False)

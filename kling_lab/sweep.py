@@ -1,0 +1,255 @@
+"""Sweeps: an ordered list of Kling requests built from a grid, a zip, an explicit list and repeats.
+
+Pure apart from :meth:`Sweep.from_yaml`, which only reads the file. A sweep file looks like::
+
+    name: quickstart
+    prompt: "A red fox trotting through fresh snow at dawn"
+    duration: "5"
+    grid:                       # cartesian product
+      cfg_scale: [0.25, 0.5, 0.75]
+      aspect_ratio: ["16:9", "9:16"]
+    zip:                        # lists of equal length, taken element-wise
+      prompt: [...]
+      negative_prompt: [...]
+    requests:                   # explicit list of partial inputs
+      - {cfg_scale: 0.1}
+    repeats: 2
+    tags: {owner: ana}
+
+Fixed inputs (top-level ``prompt``, ``duration``, ...) apply to every request; each
+explicit request is crossed with the grid and with the zip rows; each result is repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+from .errors import InvalidRequest, SweepFileError
+from .request import INPUT_FIELDS, KlingRequest
+
+SWEEP_KEYS = ("name", "description", "grid", "zip", "requests", "repeats", "tags", *INPUT_FIELDS)
+
+# Conservative wall-clock guesses for one Kling 2.0 Master clip on fal (queue + inference),
+# used for the worst-case time of an estimate; pass your own to ``estimate``.
+WORST_CASE_SECONDS = {"5": 480.0, "10": 720.0}
+
+
+@dataclass(frozen=True)
+class SweepItem:
+    """One planned request of a sweep: the request, its repeat index and its position."""
+
+    request: KlingRequest
+    repeat: int = 0
+    index: int = 0
+
+    @property
+    def fingerprint(self) -> str:
+        return self.request.fingerprint(self.repeat)
+
+    @property
+    def cost_usd(self) -> float:
+        return self.request.cost_usd()
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a sweep will cost before anything is spent."""
+
+    requests: int
+    total_usd: float
+    worst_case_s: float
+    concurrency: int
+    by_duration: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        mins = self.worst_case_s / 60
+        parts = ", ".join(f"{n} × {d} s" for d, n in sorted(self.by_duration.items(), key=lambda kv: int(kv[0])))
+        return (
+            f"{self.requests} requests ({parts}), ${self.total_usd:.2f} if all succeed, "
+            f"worst case ≈ {mins:.0f} min at concurrency {self.concurrency}"
+        )
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """An ordered, validated list of requests with a name and optional tags."""
+
+    name: str
+    items: tuple[SweepItem, ...]
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    # -- constructors ----------------------------------------------------------------------
+    @classmethod
+    def grid(cls, name: str = "sweep", *, repeats: int = 1, tags: Mapping[str, Any] | None = None,
+             **inputs: Any) -> "Sweep":
+        """Cartesian product: each input may be a single value or a list of values."""
+        fixed = {k: v for k, v in inputs.items() if not isinstance(v, (list, tuple))}
+        axes = {k: list(v) for k, v in inputs.items() if isinstance(v, (list, tuple))}
+        return cls.build(name, fixed=fixed, grid=axes, repeats=repeats, tags=tags)
+
+    @classmethod
+    def zip(cls, name: str = "sweep", *, repeats: int = 1, tags: Mapping[str, Any] | None = None,
+            **inputs: Any) -> "Sweep":
+        """Element-wise: list inputs must share one length; single values apply to every row."""
+        fixed = {k: v for k, v in inputs.items() if not isinstance(v, (list, tuple))}
+        columns = {k: list(v) for k, v in inputs.items() if isinstance(v, (list, tuple))}
+        return cls.build(name, fixed=fixed, zip=columns, repeats=repeats, tags=tags)
+
+    @classmethod
+    def from_list(cls, requests: Iterable[Mapping[str, Any] | KlingRequest], name: str = "sweep", *,
+                  repeats: int = 1, tags: Mapping[str, Any] | None = None) -> "Sweep":
+        """An explicit list of requests (mappings or KlingRequest objects)."""
+        explicit = [r.arguments() if isinstance(r, KlingRequest) else dict(r) for r in requests]
+        return cls.build(name, requests=explicit, repeats=repeats, tags=tags)
+
+    @classmethod
+    def build(cls, name: str, *, fixed: Mapping[str, Any] | None = None,
+              grid: Mapping[str, Sequence[Any]] | None = None,
+              zip: Mapping[str, Sequence[Any]] | None = None,
+              requests: Sequence[Mapping[str, Any]] | None = None,
+              repeats: int = 1, tags: Mapping[str, Any] | None = None,
+              description: str = "") -> "Sweep":
+        """The general form behind every constructor (see the module docstring)."""
+        if not isinstance(name, str) or not name.strip():
+            raise SweepFileError("name: must be a non-empty string")
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise SweepFileError(f"repeats: must be a positive integer; got {repeats!r}")
+        for label, mapping in (("grid", grid), ("zip", zip), ("", fixed)):
+            for key in (mapping or {}):
+                if key not in INPUT_FIELDS:
+                    where = f"{label}." if label else ""
+                    raise SweepFileError(
+                        f"{where}{key}: unknown input; allowed inputs: {', '.join(INPUT_FIELDS)}")
+        grid_rows = _product(grid or {})
+        zip_rows = _zip_rows(zip or {})
+        explicit = [dict(r) for r in (requests or [{}])]
+        if not explicit:
+            raise SweepFileError("requests: must list at least one request")
+
+        items: list[SweepItem] = []
+        for base in explicit:
+            for g in grid_rows:
+                for z in zip_rows:
+                    merged = {**(fixed or {}), **base, **g, **z}
+                    request = KlingRequest.parse(merged)
+                    for r in range(repeats):
+                        items.append(SweepItem(request=request, repeat=r, index=len(items)))
+        return cls(name=name, items=tuple(items), tags=dict(tags or {}), description=description)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Sweep":
+        """Load a sweep file; raise :class:`SweepFileError` / :class:`InvalidRequest` naming the problem."""
+        path = Path(path)
+        if not path.is_file():
+            raise SweepFileError(f"{path}: no such sweep file")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise SweepFileError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        try:
+            return cls.from_dict(data, default_name=path.stem)
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"{path}: {exc}", field=exc.field) from None
+        except SweepFileError as exc:
+            raise SweepFileError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, data: Any, default_name: str = "sweep") -> "Sweep":
+        """Build from the mapping a sweep file holds."""
+        if not isinstance(data, Mapping):
+            raise SweepFileError("a sweep file must be a mapping of keys: " + ", ".join(SWEEP_KEYS))
+        unknown = [k for k in data if k not in SWEEP_KEYS]
+        if unknown:
+            raise SweepFileError(f"{unknown[0]}: unknown key; allowed keys: {', '.join(SWEEP_KEYS)}")
+        for key in ("grid", "zip", "tags"):
+            if data.get(key) is not None and not isinstance(data[key], Mapping):
+                raise SweepFileError(f"{key}: must be a mapping")
+        if data.get("requests") is not None and not isinstance(data["requests"], list):
+            raise SweepFileError("requests: must be a list of mappings")
+        for i, r in enumerate(data.get("requests") or []):
+            if not isinstance(r, Mapping):
+                raise SweepFileError(f"requests[{i}]: must be a mapping of inputs")
+        return cls.build(
+            str(data.get("name") or default_name),
+            fixed={k: data[k] for k in INPUT_FIELDS if k in data},
+            grid=data.get("grid"),
+            zip=data.get("zip"),
+            requests=data.get("requests"),
+            repeats=data.get("repeats", 1),
+            tags=data.get("tags"),
+            description=str(data.get("description") or ""),
+        )
+
+    # -- facts -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    @property
+    def sweep_id(self) -> str:
+        """Stable id: name + the ordered fingerprints (same definition → same id)."""
+        h = hashlib.sha256(self.name.encode())
+        for item in self.items:
+            h.update(item.fingerprint.encode())
+        return f"{self.name}-{h.hexdigest()[:10]}"
+
+    def total_usd(self) -> float:
+        return round(sum(item.cost_usd for item in self.items), 2)
+
+    def estimate(self, concurrency: int = 4, seconds_per_request: Mapping[str, float] | None = None) -> Estimate:
+        """Request count, total USD if all succeed, and worst-case wall time at ``concurrency``."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        per = dict(WORST_CASE_SECONDS, **(seconds_per_request or {}))
+        by_duration: dict[str, int] = {}
+        for item in self.items:
+            by_duration[item.request.duration] = by_duration.get(item.request.duration, 0) + 1
+        slowest = max((per[d] for d in by_duration), default=0.0)
+        worst = math.ceil(len(self.items) / concurrency) * slowest
+        return Estimate(len(self.items), self.total_usd(), worst, concurrency, by_duration)
+
+    def to_frame(self):
+        """The planned requests as a pandas DataFrame (one row per item)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [{"index": i.index, "repeat": i.repeat, "fingerprint": i.fingerprint,
+              "cost_usd": i.cost_usd, **i.request.arguments()} for i in self.items]
+        )
+
+    def tags_json(self) -> str:
+        return json.dumps(dict(self.tags), sort_keys=True, default=str)
+
+
+def _product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    for key, values in axes.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise SweepFileError(f"grid.{key}: must be a non-empty list of values")
+    keys = list(axes)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(axes[k] for k in keys))]
+
+
+def _zip_rows(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    if not columns:
+        return [{}]
+    lengths = {}
+    for key, values in columns.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise SweepFileError(f"zip.{key}: must be a non-empty list of values")
+        lengths[key] = len(values)
+    if len(set(lengths.values())) > 1:
+        desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
+        raise SweepFileError(f"zip: lists must have the same length; got {desc}")
+    keys = list(columns)
+    return [dict(zip(keys, row)) for row in zip(*(columns[k] for k in keys))]

@@ -1,0 +1,43 @@
+"""Shared fixtures.
+
+One emulator server is started per test session (fal-client reads its host from the
+environment when it is first imported, so it must be up before anything imports
+fal_client); each test gets it reset to a fast, small-render configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Never let a test reach the real fal or read a developer's key.
+os.environ.pop("FAL_KEY", None)
+os.environ.pop("FAL_KEY_ID", None)
+os.environ.pop("FAL_KEY_SECRET", None)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer, ensure_emulator  # noqa: E402
+
+FAST = dict(queue_delay_s=0.05, service_time_s=0.1, render_scale=0.25, concurrency=8)
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> EmulatorServer:
+    return ensure_emulator(EmulatorConfig(**FAST))
+
+
+@pytest.fixture
+def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
+    """The session's emulator, reset (no jobs, zeroed counters) and set to the fast config."""
+    emulator_session.reset(EmulatorConfig(**FAST))
+    return emulator_session
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the default store at tmp_path so no test writes into the checkout."""
+    store = tmp_path / "kling_runs"
+    monkeypatch.setenv("KLING_LAB_STORE", str(store))
+    return store
