@@ -117,6 +117,16 @@ class RunResult:
         return f"<pre>{escape(self.summary())}</pre>"
 
 
+async def _uninterruptible(coro: Any) -> None:
+    """Run cleanup to the end even if cancelled again meanwhile (it protects money)."""
+    task = asyncio.ensure_future(coro)
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            continue
+
+
 class _LeftPending(Exception):
     """Lost contact with fal for too long: the request stays in the journal for a later resume."""
 
@@ -247,10 +257,9 @@ class Runner:
             if tasks:
                 await asyncio.gather(*tasks)
         except asyncio.CancelledError:
-            interrupted = True
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
+            interrupted = True  # gather has cancelled every job; wait for their cleanup
+            if tasks:
+                await asyncio.wait(tasks)
             raise
         finally:
             self._close_progress()
@@ -282,7 +291,7 @@ class Runner:
                 if job.row.get("completed_at") is not None:
                     self._pending_left += 1  # generated and billed: a resume downloads it, nothing is lost
                 else:
-                    await self._cancel_in_flight(job)
+                    await _uninterruptible(self._cancel_in_flight(job))
             raise
 
     async def _submit_and_follow(self, job: _Job) -> None:
@@ -391,12 +400,12 @@ class Runner:
             row["started_at"] = completed - timedelta(seconds=float(inference))
         submitted = row.get("submitted_at")
         if submitted is not None:
+            # queue_s + inference_s == total_s (clamped: fal's clock and ours differ by ms).
             row["total_s"] = (completed - submitted).total_seconds()
             started = row.get("started_at") or completed
             row["started_at"] = max(started, submitted)
             row["queue_s"] = (row["started_at"] - submitted).total_seconds()
-            if row.get("inference_s") is None:
-                row["inference_s"] = (completed - row["started_at"]).total_seconds()
+            row["inference_s"] = (completed - row["started_at"]).total_seconds()
 
     async def _collect(self, job: _Job, completed: Completed) -> None:
         """Fetch the result and download the video (with retries), then write the ok row."""
@@ -520,12 +529,12 @@ class Runner:
     def _tick(self, advance: bool = True) -> None:
         if self._bar is None:
             return
-        if advance:
-            self._bar.update(1)
         ok = sum(1 for r in self._rows if r["status"] == "ok")
         failed = sum(1 for r in self._rows if r["status"] == "failed")
         spent = sum(r.get("cost_usd") or 0.0 for r in self._rows)
-        self._bar.set_postfix_str(f"${spent:.2f} spent, {ok} ok, {failed} failed", refresh=True)
+        self._bar.set_postfix_str(f"${spent:.2f} spent, {ok} ok, {failed} failed", refresh=not advance)
+        if advance:
+            self._bar.update(1)
 
     def _close_progress(self) -> None:
         if self._bar is not None:

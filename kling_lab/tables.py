@@ -22,7 +22,8 @@ def runs_table(df: pd.DataFrame, limit: int = 20) -> str:
         "when (UTC)": recent["logged_at"].dt.strftime("%m-%d %H:%M:%S"),
         "sweep": recent["experiment"].map(lambda s: _short(s, 16)),
         "backend": recent["backend"],
-        "status": [("cache" if hit is True else status) for status, hit in zip(recent["status"], recent["cache_hit"])],
+        "status": [("cache" if (hit is not pd.NA and bool(hit)) else status)
+                   for status, hit in zip(recent["status"], recent["cache_hit"])],
         "cfg": recent["cfg_scale"].map(lambda v: f"{v:.2f}"),
         "aspect": recent["aspect_ratio"],
         "dur": recent["duration_s"].astype("string") + "s",
