@@ -19,6 +19,7 @@ def run_sync(make_coro: Callable[[], Awaitable[T]], *, name: str = "kling-lab") 
     """Run ``make_coro()`` on a fresh event loop in a worker thread and return its result."""
     state: dict[str, Any] = {}
     ready = threading.Event()
+    finished = threading.Event()  # not thread.join(): an interrupted join can mark a live thread dead
 
     def target() -> None:
         loop = asyncio.new_event_loop()
@@ -35,18 +36,19 @@ def run_sync(make_coro: Callable[[], Awaitable[T]], *, name: str = "kling-lab") 
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
+                finished.set()
 
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     ready.wait()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
         state["loop"].call_soon_threadsafe(state["task"].cancel)
-        while thread.is_alive():  # a second Ctrl-C while cleaning up is ignored: cleanup protects money
+        while not finished.is_set():  # a second Ctrl-C while cleaning up is ignored: cleanup protects money
             try:
-                thread.join(0.1)
+                finished.wait(0.1)
             except KeyboardInterrupt:
                 continue
         raise

@@ -1,0 +1,182 @@
+"""Never pay twice, never lose a run: SIGKILL + resume, Ctrl-C, journal re-attach, no key leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kling_lab.api import resume, run
+from kling_lab.journal import Journal
+from kling_lab.rows import utcnow
+from kling_lab.store import RunStore, load_runs
+from kling_lab.sweep import Sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_sweep(path: Path, n: int, name: str) -> Sweep:
+    cfgs = ", ".join(f"{0.05 + 0.9 * i / (n - 1):.3f}" for i in range(n))
+    path.write_text(f"name: {name}\nprompt: a glass of water on a table\ngrid: {{cfg_scale: [{cfgs}]}}\n")
+    return Sweep.from_yaml(path)
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "kling_lab.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, cwd=ROOT)
+
+
+def wait_until(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
+
+
+def journal_submitted(store: Path) -> int:
+    return len(Journal(store / "journal").all_request_ids())
+
+
+def assert_one_terminal_row_each(store: Path, sweep: Sweep) -> None:
+    df = load_runs(store)
+    real = df[df["cache_hit"] != True]  # noqa: E712
+    assert set(real["fingerprint"]) == {i.fingerprint for i in sweep}
+    assert real.groupby("fingerprint").size().max() == 1, real.groupby("fingerprint").size()
+    assert real["request_id"].is_unique
+    assert (real["status"] == "ok").all(), real[["status", "error_type", "error"]]
+
+
+def test_sigkill_mid_run_then_resume(emulator, tmp_path):
+    emulator.configure(service_time_s=0.8, concurrency=2)
+    sweep = write_sweep(tmp_path / "s.yaml", 8, "killed")
+    store = tmp_path / "store"
+    proc = start_cli("run", str(tmp_path / "s.yaml"), "--store", str(store), "--concurrency", "4", "--no-progress")
+    try:
+        wait_until(lambda: journal_submitted(store) >= 5 and len(RunStore(store).part_files()) >= 1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    rows_before = len(load_runs(store))
+    assert 1 <= rows_before < 8, "the kill must land mid-run"
+    assert Journal(store / "journal").pending(), "some requests were in flight"
+
+    again = start_cli("run", str(tmp_path / "s.yaml"), "--store", str(store), "--no-progress")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert_one_terminal_row_each(store, sweep)
+    stats = emulator.stats()
+    assert max(stats["submissions_by_fingerprint"].values()) == 1
+    assert sum(stats["submissions_by_fingerprint"].values()) == 8
+    assert max(stats["downloads"].values()) == 1, "nothing is downloaded twice"
+    assert Journal(store / "journal").pending() == {}
+
+
+def test_kling_lab_resume_without_the_sweep_file(emulator, tmp_path):
+    emulator.configure(service_time_s=1.0, concurrency=4)
+    sweep = write_sweep(tmp_path / "s.yaml", 4, "resumable")
+    store = tmp_path / "store"
+    proc = start_cli("run", str(tmp_path / "s.yaml"), "--store", str(store), "--no-progress")
+    try:
+        wait_until(lambda: journal_submitted(store) == 4)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(load_runs(store)) == 0
+    done = subprocess.run([sys.executable, "-m", "kling_lab.cli", "resume", "--store", str(store), "--no-progress"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "4 ok" in done.stdout and "0 submitted" in done.stdout
+    assert_one_terminal_row_each(store, sweep)
+    assert emulator.stats()["submissions"] == 4
+
+
+def test_ctrl_c_cancels_in_flight_at_fal_and_resume_finishes(emulator, tmp_path):
+    emulator.configure(service_time_s=5.0, concurrency=2)
+    sweep = write_sweep(tmp_path / "s.yaml", 6, "ctrlc")
+    store = tmp_path / "store"
+    proc = start_cli("run", str(tmp_path / "s.yaml"), "--store", str(store), "--concurrency", "3", "--no-progress")
+    wait_until(lambda: journal_submitted(store) >= 3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    df = load_runs(store)
+    assert (df["status"] == "cancelled").sum() == 3 and df["cost_usd"].sum() == 0
+    assert emulator.stats()["cancels"] == 3
+    assert Journal(store / "journal").pending() == {}, "journal consistent: every submitted id has its row"
+
+    emulator.configure(service_time_s=0.1)
+    finished = run(sweep, store=store, progress=False)
+    assert finished.count("ok") == 6
+    assert (load_runs(store)["status"] == "ok").sum() == 6
+
+
+def test_resume_uses_a_video_already_downloaded(emulator, tmp_path):
+    """Crash after the download but before the row: resume writes the row, never downloads again."""
+    import fal_client
+
+    from kling_lab.media import download
+    from kling_lab.request import ENDPOINT, KlingRequest
+
+    store = RunStore(tmp_path / "store")
+    request = KlingRequest.parse({"prompt": "a cat"})
+
+    async def fetch():
+        client = fal_client.AsyncClient(key="test")
+        handle = await client.submit(ENDPOINT, request.arguments())
+        result = await handle.get()
+        async with httpx.AsyncClient() as http:
+            got = await download(http, result["video"]["url"], store.new_tmp_path(".mp4"))
+        return handle.request_id, result["video"]["url"], got
+
+    request_id, url, got = asyncio.run(fetch())
+    rel = store.ingest_video(got.path, got.sha256)
+    journal = Journal(store.root / "journal")
+    journal.submitted(request_id=request_id, fingerprint=request.fingerprint(), backend="emulator",
+                      endpoint=ENDPOINT, input=request.arguments(), submitted_at=utcnow(),
+                      sweep={"sweep_id": "x", "experiment": "x", "sweep_index": 0, "repeat": 0})
+    journal.downloaded(request_id=request_id, video_path=rel, video_sha256=got.sha256, video_bytes=got.bytes,
+                       video_url=url, download_s=got.seconds)
+    journal.close()
+    result = resume(store=store.root, progress=False)
+    assert result.count("ok") == 1 and result.submitted == 0
+    row = load_runs(store.root).iloc[0]
+    assert row["request_id"] == request_id and row["video_sha256"] == got.sha256 and row["width"] > 0
+    assert emulator.stats()["downloads"] == {request_id: 1}
+
+
+def test_fal_key_never_written_or_printed(emulator, tmp_path):
+    secret = "fal-key-ZZ-recognisable-4242:secret-part-9191"
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("name: secret\nprompt: a red balloon\ngrid: {cfg_scale: [0.3, 0.6]}\n")
+    store = tmp_path / "store"
+    proc = subprocess.run([sys.executable, "-m", "kling_lab.cli", "-v", "run", str(sweep), "--store", str(store)],
+                          capture_output=True, text=True, env={**os.environ, "FAL_KEY": secret}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    runs = subprocess.run([sys.executable, "-m", "kling_lab.cli", "runs", "--store", str(store)],
+                          capture_output=True, text=True, env={**os.environ, "FAL_KEY": secret}, timeout=60)
+    needles = [secret.encode(), b"recognisable-4242", b"secret-part-9191"]
+    for text in (proc.stdout, proc.stderr, runs.stdout, runs.stderr):
+        assert not any(n.decode() in text for n in needles)
+    files = [p for p in store.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(n in data for n in needles), path
+
+
+def test_fal_backend_repr_hides_key(monkeypatch):
+    from kling_lab.backends.fal import FalBackend
+
+    backend = FalBackend.__new__(FalBackend)
+    backend.endpoint = "e"
+    assert "secret" not in repr(backend)
