@@ -1,5 +1,38 @@
-"""kling_lab: sweeps, run logs and comparisons for Kling 2.0 Master on fal."""
+"""kling_lab: sweeps, run logs and comparisons for Kling 2.0 Master on fal.
+
+The public API is re-exported here; everything else is private to its module.
+"""
 
 from ._version import __version__
+from .api import resume, resume_async, run, run_async
+from .errors import (BackendConfigError, BackendError, DownloadError, InvalidInput, InvalidRequest,
+                     KlingLabError, SweepFileError)
+from .request import ENDPOINT, KlingRequest
+from .runner import RunOptions, RunResult, Runner
+from .store import RunStore, load_runs
+from .sweep import Estimate, Sweep, SweepItem
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "ENDPOINT",
+    "KlingRequest",
+    "Sweep",
+    "SweepItem",
+    "Estimate",
+    "run",
+    "run_async",
+    "resume",
+    "resume_async",
+    "Runner",
+    "RunOptions",
+    "RunResult",
+    "RunStore",
+    "load_runs",
+    "KlingLabError",
+    "InvalidInput",
+    "InvalidRequest",
+    "SweepFileError",
+    "BackendConfigError",
+    "BackendError",
+    "DownloadError",
+]
