@@ -23,9 +23,13 @@ from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer, ensure_e
 FAST = dict(queue_delay_s=0.05, service_time_s=0.1, render_scale=0.25, concurrency=8)
 
 
+# Start it now, at conftest import, before any test module imports fal_client.
+_EMULATOR = ensure_emulator(EmulatorConfig(**FAST))
+
+
 @pytest.fixture(scope="session")
 def emulator_session() -> EmulatorServer:
-    return ensure_emulator(EmulatorConfig(**FAST))
+    return _EMULATOR
 
 
 @pytest.fixture

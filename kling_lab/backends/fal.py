@@ -94,9 +94,11 @@ class FalBackend:
             raise err from exc
 
     async def aclose(self) -> None:
-        client = self._client.__dict__.get("_client")  # the httpx client fal_client cached, if created
-        if isinstance(client, httpx.AsyncClient):
-            await client.aclose()
+        """Close the httpx client fal_client created (it has no close() of its own)."""
+        if "_client" in vars(self._client):  # created lazily on first use, cached per instance
+            client = await self._client._client
+            if isinstance(client, httpx.AsyncClient):
+                await client.aclose()
 
 
 def _from_fal_status(raw: Any) -> Status:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 Call = Literal["submit", "status", "result", "cancel", "download"]
 HttpFault = Literal["drop", "429", "500", "503"]
@@ -48,6 +48,10 @@ class EmulatorConfig(BaseModel):
     rate_truncated_video: Probability = 0.0
     fault_calls: set[Call] = Field(default_factory=lambda: set(CALLS))
     content_policy_keywords: list[str] = Field(default_factory=lambda: ["[blocked]"])
+
+    @field_serializer("fault_calls")
+    def _sorted_calls(self, calls: set[str]) -> list[str]:
+        return sorted(calls)
 
     @model_validator(mode="after")
     def _http_rates_fit(self) -> "EmulatorConfig":

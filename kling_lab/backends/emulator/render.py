@@ -14,7 +14,6 @@ import hashlib
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
@@ -30,6 +29,9 @@ PERIOD_PX = 128.0  # checker period at 720p
 SPEED_JITTER = 0.05
 DIRECTION_RAD = np.deg2rad(20.0)
 EDGE_SHARPNESS = 3.0
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+RGB = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -152,29 +154,25 @@ def _text_plates(width: int, height: int, *, lines: list[str]) -> list[_Plate]:
     """Render the banner (top) and the parameter lines (bottom) once, as YUV panels."""
     size = max(8, round(min(width, height) * 0.034))
     font = ImageFont.load_default(size=size)
-    pad = max(2, size // 3)
-    banner = _panel(width, [BANNER], font, pad, fg=(255, 255, 255), bg=(170, 20, 30))
-    info = _panel(width, lines, font, pad, fg=(240, 240, 240), bg=(16, 16, 16))
+    banner = _panel(width, [BANNER], font, size, fg=(255, 255, 255), bg=(170, 20, 30))
+    info = _panel(width, lines, font, size, fg=(240, 240, 240), bg=(16, 16, 16))
     info_top = max(banner.shape[0], (height - info.shape[0]) // 2 * 2)
     plates = [_to_plate(banner, top=0), _to_plate(info[: height - info_top], top=info_top)]
     return [p for p in plates if p.y.shape[0] > 0]
 
 
-def _panel(
-    width: int, lines: list[str], font: ImageFont.FreeTypeFont | ImageFont.ImageFont, pad: int, *, fg: tuple, bg: tuple
-) -> np.ndarray:
-    """An RGB panel of even height with one text line per entry, each truncated to fit."""
-    line_h = int(font.size * 1.25) if hasattr(font, "size") else 12
+def _panel(width: int, lines: list[str], font: Font, size: int, *, fg: RGB, bg: RGB) -> np.ndarray:
+    """An RGB panel of even height with one text line per entry, each cut to fit."""
+    pad, line_h = max(2, size // 3), round(size * 1.25)
     panel_h = len(lines) * line_h + 2 * pad
-    panel_h += panel_h % 2
-    image = Image.new("RGB", (width, panel_h), bg)
+    image = Image.new("RGB", (width, panel_h + panel_h % 2), bg)
     draw = ImageDraw.Draw(image)
     for row, text in enumerate(lines):
         draw.text((pad, pad + row * line_h), _fit(text, font, width - 2 * pad), font=font, fill=fg)
     return np.asarray(image)
 
 
-def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, max_px: int) -> str:
+def _fit(text: str, font: Font, max_px: int) -> str:
     """``text`` on one line, cut with an ellipsis to fit ``max_px``."""
     text = " ".join(text.split())
     if font.getlength(text) <= max_px:

@@ -500,10 +500,6 @@ class EmulatorServer:
             headers["Retry-After"] = f"{self._config.retry_after_s:g}"
         return _json({"detail": message, "error_type": error_type}, status, request_id, headers)
 
-    def _job_or_404(self, request_id: str) -> _Job | web.Response:
-        job = self._jobs.get(request_id)
-        return job if job is not None else _json({"detail": f"Request {request_id} not found"}, 404)
-
     def _expired(self, job: _Job) -> bool:
         return job.finished is not None and time.monotonic() - job.finished > self._config.result_ttl_s
 
