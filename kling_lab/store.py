@@ -100,6 +100,34 @@ class RunStore:
     def resolve(self, relpath: str | None) -> Path | None:
         return None if relpath is None else self.root / relpath
 
+    def video_file(self, video_path: str | os.PathLike[str]) -> Path:
+        """A local, existing file for a DataFrame's ``video_path`` value (absolute or store-relative).
+
+        Views and metrics call this instead of opening ``video_path`` directly, so that
+        stores whose videos live elsewhere can fetch them into a local cache first."""
+        path = Path(video_path)
+        if not path.is_absolute():
+            path = self.root / path
+        if not path.is_file():
+            raise FileNotFoundError(f"video not in the store: {path}")
+        return path
+
+    # -- other datasets (votes, …): same append-only, atomic parquet layout ---------------
+    def append_table(self, dataset: str, table: pa.Table) -> Path:
+        """Write ``table`` as a new part file of ``<store>/<dataset>/`` (atomic)."""
+        return self._write_atomic(table, self._ensure(self.root / dataset))
+
+    def read_dataset(self, dataset: str, schema: pa.Schema) -> pa.Table:
+        """Every part file of ``<store>/<dataset>/`` unified to ``schema``."""
+        directory = self.root / dataset
+        tables = []
+        for path in sorted(directory.glob("*.parquet")) if directory.is_dir() else []:
+            try:
+                tables.append(_conform(pq.read_table(path), schema))
+            except FileNotFoundError:
+                continue
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
     # -- the run log -----------------------------------------------------------------------
     def append(self, rows: Sequence[Mapping[str, Any]]) -> Path | None:
         """Write ``rows`` as one new parquet file (atomically); return its path."""
@@ -174,16 +202,16 @@ class RunStore:
         return self.read_table().to_pylist()
 
 
-def _conform(table: pa.Table) -> pa.Table:
-    """Add missing columns as nulls and order/cast to the current schema."""
+def _conform(table: pa.Table, schema: pa.Schema = RUN_SCHEMA) -> pa.Table:
+    """Add missing columns as nulls and order/cast to ``schema``."""
     columns = []
-    for field in RUN_SCHEMA:
+    for field in schema:
         if field.name in table.column_names:
             col = table.column(field.name)
             columns.append(col if col.type == field.type else col.cast(field.type))
         else:
             columns.append(pa.nulls(table.num_rows, type=field.type))
-    return pa.Table.from_arrays(columns, schema=RUN_SCHEMA)
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def rows_frame(rows: Sequence[Mapping[str, Any]], store: "RunStore | None" = None):
