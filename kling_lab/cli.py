@@ -87,7 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     for fault in ("429", "500", "503", "drop", "lost-submit", "content-policy", "truncated-video"):
         p.add_argument(f"--rate-{fault}", type=float, default=0.0, metavar="P")
+    for name in EXTRA_COMMAND_MODULES:
+        import importlib
+
+        importlib.import_module(f"kling_lab.{name}").add_parser(sub)
     return parser
+
+
+# Modules that add their own subcommands: each has ``add_parser(subparsers)`` which calls
+# ``sub.add_parser(...)`` and ``set_defaults(func=...)`` (func takes the args, returns an exit code).
+EXTRA_COMMAND_MODULES: list[str] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise
     try:
-        return COMMANDS[args.command](args)
+        func = getattr(args, "func", None) or COMMANDS[args.command]
+        return func(args)
     except (InvalidInput, BackendConfigError, ValueError) as exc:
         print(f"kling-lab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -107,7 +107,7 @@ class RunResult:
         if self.pending:
             parts.append(f"{self.pending} still pending at fal: run `kling-lab resume` to collect them")
         head = "interrupted: " if self.interrupted else ""
-        return f"{head}{', '.join(parts)}; {self.submitted} submitted; spent ${self.spent_usd:.2f}; store {self.store.root}"
+        return f"{head}{', '.join(parts)}; {self.submitted} submitted; spent ${self.spent_usd:.2f}; store {self.store.location}"
 
     __str__ = summary
 
@@ -153,7 +153,7 @@ class Runner:
         self.backend = backend
         self.store = RunStore.coerce(store)
         self.options = options or RunOptions()
-        self.journal = Journal(self.store.root / "journal")
+        self.journal = Journal(self.store.journal_dir)
         self.budget = Budget(self.options.max_cost_usd)
         self._rng = random.Random()
         self._rows: list[dict[str, Any]] = []
@@ -235,11 +235,11 @@ class Runner:
     def _cached_ok(self) -> dict[str, dict[str, Any]]:
         """fingerprint → the latest ok row of this backend whose video is still in the store."""
         found: dict[str, dict[str, Any]] = {}
+        videos = self.store.video_keys()
         for row in self.store.iter_rows():
             if row["status"] != "ok" or row["backend"] != self.backend.name or row["endpoint"] != self.backend.endpoint:
                 continue
-            path = self.store.resolve(row.get("video_path"))
-            if path is not None and path.is_file():
+            if row.get("video_path") in videos:
                 found[row["fingerprint"]] = row
         return found
 
@@ -272,6 +272,11 @@ class Runner:
         return result
 
     def _tidy(self) -> None:
+        if self.store.is_remote:  # fold this run's journal into the shared store (audit of every id)
+            import socket
+
+            for path in self.journal.files():
+                self.store.files.put_file(path, f"journal/{socket.gethostname()}-{path.name}")
         self.journal.prune()
         if len(self.store.part_files()) > 64:
             self.store.compact()
@@ -320,9 +325,9 @@ class Runner:
         job.row.update(request_id=p.request_id, submitted_at=p.submitted_at)
         job.reserved = job.request.cost_usd()
         self.budget.force_reserve(job.reserved)
-        if p.downloaded is not None and (self.store.root / p.downloaded["video_path"]).is_file():
+        if p.downloaded is not None and self.store.has_video(p.downloaded["video_path"]):
             job.row.update(p.downloaded)  # the video is already here: never download it twice
-            await self._succeed(job, media_path=self.store.root / p.downloaded["video_path"])
+            await self._succeed(job, media_path=self.store.video_file(p.downloaded["video_path"]))
             return
         async with self._slots:
             completed = await self._follow(job)
@@ -430,7 +435,7 @@ class Runner:
                                 started_at=job.row.get("started_at"), completed_at=job.row.get("completed_at"),
                                 queue_s=job.row.get("queue_s"), inference_s=job.row.get("inference_s"),
                                 total_s=job.row.get("total_s"))
-        await self._succeed(job, media_path=self.store.root / rel)
+        await self._succeed(job, media_path=self.store.video_file(rel))
 
     async def _download(self, job: _Job, url: str):
         if self._http is None:

@@ -1,66 +1,78 @@
-"""RunStore: the append-only parquet run log and the downloaded videos under one directory.
+"""RunStore: the append-only parquet run log and the downloaded videos, local or on object storage.
 
-Layout of a store directory::
+Layout (a directory, or a prefix of an ``s3://`` / ``gs://`` / ``az://`` URL)::
 
-    runs/part-<utc>-<uuid>.parquet   one file per write batch, written to a temp name and renamed
-    videos/<sha[:2]>/<sha>.mp4       downloaded videos, content-addressed (same clip stored once)
-    tmp/                             partial files (downloads, parquet being written)
+    runs/part-<utc>-<uuid>.parquet   one file per write batch (unique names: writers never collide)
+    votes/part-….parquet             blind A/B votes (same layout)
+    videos/<sha[:2]>/<sha>.mp4       videos, content-addressed (the same clip is stored once)
+    journal/                         local store: the live journal; remote store: finished journals
+    tmp/                             partial files (local only)
 
-Readers see whole files only (rename is atomic) and rows are de-duplicated by ``run_id``,
-so a compaction running beside a reader never shows a partial or doubled log.
+Readers see whole files only (local rename / object PUT are atomic) and rows are de-duplicated
+by ``run_id`` (the newest ``revised_at`` wins), so a compaction running beside a reader never
+shows a partial or doubled log. A remote store keeps a local cache (``$KLING_LAB_CACHE``) for
+its live journal (it must be fsync-able), temp files and fetched videos.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import uuid
-from datetime import datetime, timezone
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .schema import RUN_SCHEMA, pandas_dtype_for
+from .storage import LocalFiles, RemoteFiles, is_url, open_files
 
 DEFAULT_STORE = "kling_runs"
 STORE_ENV = "KLING_LAB_STORE"
+CACHE_ENV = "KLING_LAB_CACHE"
+READ_RETRIES = 8
 
 
-def default_store_path() -> Path:
-    """``$KLING_LAB_STORE`` if set, else ``./kling_runs``."""
-    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+def default_store_path() -> str:
+    """``$KLING_LAB_STORE`` if set (a path or a URL), else ``./kling_runs``."""
+    return os.environ.get(STORE_ENV) or DEFAULT_STORE
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def cache_root() -> Path:
+    """Local cache for remote stores (videos, journals, temp files): ``$KLING_LAB_CACHE`` or ~/.cache."""
+    base = os.environ.get(CACHE_ENV) or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "kling_lab")
+    return Path(base).expanduser()
 
 
-def _utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+def _cache_dir_for(location: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", location)[-60:]
+    digest = hashlib.sha256(location.encode()).hexdigest()[:10]
+    return cache_root() / "stores" / f"{slug}-{digest}"
 
 
 class RunStore:
-    """A store directory: the parquet run log plus the videos it points to."""
+    """A store: the parquet run log (and other datasets) plus the videos it points to.
+
+    ``location`` is a directory or an fsspec URL (``s3://bucket/prefix``). ``root`` is always
+    a local directory: the store itself, or for a remote store its local cache (journal,
+    temp files and fetched videos live there).
+    """
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root) if root is not None else default_store_path()
+        location = str(root) if root is not None else default_store_path()
+        self.files: LocalFiles | RemoteFiles = open_files(location)
+        self.is_remote = isinstance(self.files, RemoteFiles)
+        self.location = self.files.location
+        self.root = _cache_dir_for(self.location) if self.is_remote else Path(location)
 
     def __repr__(self) -> str:
-        return f"RunStore({str(self.root)!r})"
+        return f"RunStore({self.location!r})"
 
     @classmethod
     def coerce(cls, store: "RunStore | str | os.PathLike[str] | None") -> "RunStore":
         return store if isinstance(store, RunStore) else cls(store)
 
-    # -- directories -----------------------------------------------------------------------
+    # -- local directories -----------------------------------------------------------------
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
@@ -73,12 +85,19 @@ class RunStore:
     def tmp_dir(self) -> Path:
         return self.root / "tmp"
 
+    @property
+    def journal_dir(self) -> Path:
+        """Always on this machine's disk (it must be fsync-able)."""
+        return self.root / "journal"
+
     def _ensure(self, path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def new_tmp_path(self, suffix: str = "") -> Path:
-        """A fresh path inside the store (same filesystem, so a later rename is atomic)."""
+        """A fresh local path (same filesystem as the store or its cache: renames are atomic)."""
+        import uuid
+
         return self._ensure(self.tmp_dir) / f".{uuid.uuid4().hex}{suffix}"
 
     # -- videos ----------------------------------------------------------------------------
@@ -86,120 +105,167 @@ class RunStore:
         return f"videos/{sha256[:2]}/{sha256}{suffix}"
 
     def ingest_video(self, tmp_file: Path, sha256: str, suffix: str = ".mp4") -> str:
-        """Move a downloaded file to its content-addressed place; return its store-relative path."""
+        """Store a downloaded file under its content address (uploaded once); return its key.
+
+        The file stays available locally at ``self.root / key`` (the store, or its cache)."""
         rel = self.video_relpath(sha256, suffix)
-        dest = self.root / rel
-        self._ensure(dest.parent)
-        if dest.exists() and dest.stat().st_size == tmp_file.stat().st_size:
+        local = self.root / rel
+        if self.is_remote and not self.files.exists(rel):
+            self.files.put_file(tmp_file, rel)
+        if local.is_file() and local.stat().st_size == tmp_file.stat().st_size:
             tmp_file.unlink(missing_ok=True)
         else:
-            os.replace(tmp_file, dest)
-            _fsync_dir(dest.parent)
+            LocalFiles(self.root).put_file(tmp_file, rel)
         return rel
+
+    def has_video(self, rel: str | None) -> bool:
+        """Is the video at store-relative ``rel`` in the store?"""
+        if not rel:
+            return False
+        return (self.root / rel).is_file() or (self.is_remote and self.files.exists(rel))
+
+    def video_keys(self) -> set[str]:
+        """Store-relative keys of every video in the store (one listing, not one request each)."""
+        keys = {p.relative_to(self.root).as_posix() for p in self.videos_dir.glob("*/*") if p.is_file()}
+        if self.is_remote:
+            keys |= self.files.find("videos")
+        return keys
 
     def resolve(self, relpath: str | None) -> Path | None:
         return None if relpath is None else self.root / relpath
 
     def video_file(self, video_path: str | os.PathLike[str]) -> Path:
-        """A local, existing file for a DataFrame's ``video_path`` value (absolute or store-relative).
+        """A local, existing file for a DataFrame's ``video_path`` value (absolute, URL or relative).
 
-        Views and metrics call this instead of opening ``video_path`` directly, so that
-        stores whose videos live elsewhere can fetch them into a local cache first."""
-        path = Path(video_path)
+        Views and metrics call this instead of opening ``video_path`` directly: a remote
+        store's video is fetched into the local cache on first use."""
+        text = str(video_path)
+        if self.is_remote and text.startswith(self.location + "/"):
+            text = text[len(self.location) + 1:]
+        path = Path(text)
         if not path.is_absolute():
-            path = self.root / path
+            path = self.root / text
+            if not path.is_file() and self.is_remote:
+                self._fetch(text, path)
         if not path.is_file():
-            raise FileNotFoundError(f"video not in the store: {path}")
+            raise FileNotFoundError(f"video not in the store: {video_path}")
         return path
 
-    # -- other datasets (votes, …): same append-only, atomic parquet layout ---------------
-    def append_table(self, dataset: str, table: pa.Table) -> Path:
-        """Write ``table`` as a new part file of ``<store>/<dataset>/`` (atomic)."""
-        return self._write_atomic(table, self._ensure(self.root / dataset))
+    def _fetch(self, rel: str, dest: Path) -> None:
+        tmp = self.new_tmp_path(dest.suffix)
+        try:
+            self.files.get_file(rel, tmp)
+        except FileNotFoundError:
+            tmp.unlink(missing_ok=True)
+            return
+        expected = Path(rel).stem
+        if re.fullmatch(r"[0-9a-f]{64}", expected) and _sha256(tmp) != expected:
+            tmp.unlink(missing_ok=True)
+            raise OSError(f"fetched video does not match its sha256: {rel}")
+        LocalFiles(self.root).put_file(tmp, rel)
 
-    def read_dataset(self, dataset: str, schema: pa.Schema) -> pa.Table:
-        """Every part file of ``<store>/<dataset>/`` unified to ``schema``."""
-        directory = self.root / dataset
-        tables = []
-        for path in sorted(directory.glob("*.parquet")) if directory.is_dir() else []:
-            try:
-                tables.append(_conform(pq.read_table(path), schema))
-            except FileNotFoundError:
-                continue
-        return pa.concat_tables(tables) if tables else schema.empty_table()
-
-    # -- the run log -----------------------------------------------------------------------
-    def append(self, rows: Sequence[Mapping[str, Any]]) -> Path | None:
-        """Write ``rows`` as one new parquet file (atomically); return its path."""
+    # -- datasets: runs, votes, ... --------------------------------------------------------
+    def append(self, rows: Sequence[Mapping[str, Any]]) -> str | None:
+        """Write ``rows`` as one new part file of the run log (atomically); return its key."""
         if not rows:
             return None
         unknown = set().union(*(r.keys() for r in rows)) - set(RUN_SCHEMA.names)
         if unknown:
             raise KeyError(f"unknown run log columns: {sorted(unknown)}")
         table = pa.Table.from_pylist([dict(r) for r in rows], schema=RUN_SCHEMA)
-        return self._write_atomic(table, self._ensure(self.runs_dir))
+        return self.append_table("runs", table)
 
-    def _write_atomic(self, table: pa.Table, directory: Path, prefix: str = "part") -> Path:
-        final = directory / f"{prefix}-{_utc_stamp()}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = self.new_tmp_path(".parquet")
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-        _fsync_dir(directory)
-        return final
+    def append_table(self, dataset: str, table: pa.Table, name_prefix: str = "part") -> str:
+        """Write ``table`` as a new part file of ``<store>/<dataset>/`` (atomic, unique name)."""
+        return self.files.write_table(dataset, table, name_prefix)
 
-    def part_files(self) -> list[Path]:
-        if not self.runs_dir.is_dir():
-            return []
-        return sorted(self.runs_dir.glob("*.parquet"))
+    def dataset_files(self, dataset: str) -> list[str]:
+        return self.files.list(dataset)
+
+    def part_files(self) -> list[str]:
+        return self.dataset_files("runs")
+
+    def read_dataset(self, dataset: str, schema: pa.Schema = RUN_SCHEMA) -> pa.Table:
+        """Every part file of ``dataset`` unified to ``schema``.
+
+        If a listed file vanishes (a concurrent compaction replaced it), list again: the
+        compacted file was written before the old ones were removed, so a retry sees it."""
+        for _ in range(READ_RETRIES):
+            tables = []
+            try:
+                for key in self.files.list(dataset):
+                    tables.append(_conform(self.files.read_table(key), schema))
+            except FileNotFoundError:
+                continue
+            return pa.concat_tables(tables) if tables else schema.empty_table()
+        raise OSError(f"{self.location}/{dataset} kept changing while being read")
 
     def read_table(self) -> pa.Table:
-        """Every row of every part file, unified to the current schema."""
-        tables = []
-        for path in self.part_files():
-            try:
-                table = pq.read_table(path)
-            except FileNotFoundError:  # removed by a concurrent compaction; its rows live on elsewhere
-                continue
-            tables.append(_conform(table))
-        if not tables:
-            return RUN_SCHEMA.empty_table()
-        return pa.concat_tables(tables)
+        """Every row of every run-log part file, unified to the current schema."""
+        return self.read_dataset("runs", RUN_SCHEMA)
 
     def load(self, *, sweep_id: str | None = None, absolute_paths: bool = True):
         """The run log as one pandas DataFrame (typed columns, UTC timestamps), oldest first."""
-        table = self.read_table()
-        df = table.to_pandas(types_mapper=pandas_dtype_for)
+        df = _frame(_latest_revisions(self.read_table()))
         if len(df):
-            df = df.drop_duplicates(subset="run_id", keep="first")
             df = df.sort_values(["logged_at", "sweep_index"], kind="stable").reset_index(drop=True)
         if sweep_id is not None:
             df = df[df["sweep_id"] == sweep_id].reset_index(drop=True)
-        if absolute_paths and len(df):
-            root = str(self.root.resolve())
-            df["video_path"] = (root + os.sep + df["video_path"]).astype(df["video_path"].dtype)
+        if absolute_paths:
+            self._absolute_video_paths(df)
         return df
 
-    def compact(self) -> int:
-        """Merge all part files into one; return how many files were merged.
+    def _absolute_video_paths(self, df) -> None:
+        if len(df):
+            prefix = (self.location + "/") if self.is_remote else (str(self.root.resolve()) + os.sep)
+            df["video_path"] = (prefix + df["video_path"]).astype(df["video_path"].dtype)
+
+    def compact(self, dataset: str = "runs", schema: pa.Schema = RUN_SCHEMA) -> int:
+        """Merge all part files of ``dataset`` into one; return how many files were merged.
 
         The merged file is written before the old ones are removed, so a reader at any
-        moment sees every row (rows present twice for an instant are dropped by run_id).
-        """
-        parts = self.part_files()
-        if len(parts) < 2:
+        moment sees every row (rows present twice for an instant are dropped by run_id)."""
+        keys = self.files.list(dataset)
+        if len(keys) < 2:
             return 0
-        table = pa.concat_tables([_conform(pq.read_table(p)) for p in parts])
-        self._write_atomic(table, self.runs_dir, prefix="compact")
-        for path in parts:
-            path.unlink(missing_ok=True)
-        _fsync_dir(self.runs_dir)
-        return len(parts)
+        table = pa.concat_tables([_conform(self.files.read_table(k), schema) for k in keys])
+        if dataset == "runs":
+            table = _latest_revisions(table)
+        self.files.write_table(dataset, table, "compact")
+        for key in keys:
+            self.files.delete(key)
+        return len(keys)
 
     def iter_rows(self) -> Iterable[dict[str, Any]]:
-        return self.read_table().to_pylist()
+        return _latest_revisions(self.read_table()).to_pylist()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _latest_revisions(table: pa.Table) -> pa.Table:
+    """One row per run_id: the newest revision (``revised_at``), else the first written."""
+    if table.num_rows == 0:
+        return table
+    import pyarrow.compute as pc
+
+    order = pc.sort_indices(table, sort_keys=[("run_id", "ascending"), ("revised_at", "descending", "at_end")])
+    ordered = table.take(order)
+    ids = ordered.column("run_id").to_numpy(zero_copy_only=False)
+    import numpy as np
+
+    keep = np.ones(len(ids), dtype=bool)
+    keep[1:] = ids[1:] != ids[:-1]
+    return ordered.filter(pa.array(keep))
+
+
+def _frame(table: pa.Table):
+    return table.to_pandas(types_mapper=pandas_dtype_for)
 
 
 def _conform(table: pa.Table, schema: pa.Schema = RUN_SCHEMA) -> pa.Table:
@@ -216,11 +282,9 @@ def _conform(table: pa.Table, schema: pa.Schema = RUN_SCHEMA) -> pa.Table:
 
 def rows_frame(rows: Sequence[Mapping[str, Any]], store: "RunStore | None" = None):
     """Rows (dicts in the schema's columns) as a DataFrame typed exactly like ``load_runs``."""
-    table = pa.Table.from_pylist([dict(r) for r in rows], schema=RUN_SCHEMA)
-    df = table.to_pandas(types_mapper=pandas_dtype_for)
-    if store is not None and len(df):
-        root = str(store.root.resolve())
-        df["video_path"] = (root + os.sep + df["video_path"]).astype(df["video_path"].dtype)
+    df = _frame(pa.Table.from_pylist([dict(r) for r in rows], schema=RUN_SCHEMA))
+    if store is not None:
+        store._absolute_video_paths(df)
     return df
 
 
