@@ -12,6 +12,17 @@ from .request import KlingRequest
 from .schema import PROBE_COLUMNS, QC_COLUMNS
 
 
+def current_user() -> str:
+    """``$KLING_LAB_USER``, else the login name (for per-person spend in a shared store)."""
+    import getpass
+    import os
+
+    try:
+        return os.environ.get("KLING_LAB_USER") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -42,6 +53,7 @@ def base_row(*, request: KlingRequest, fingerprint: str, repeat: int, sweep_meta
         "notebook": sweep_meta.get("notebook"),
         "params_json": sweep_meta.get("params_json"),
         "kling_lab_version": __version__,
+        "user": current_user(),
     }
 
 

@@ -130,7 +130,8 @@ class RemoteFiles:
         if parsed.username or parsed.password:
             raise InvalidInput("put credentials in the environment, not in the store URL")
         try:
-            self.fs, base = fsspec.core.url_to_fs(url)
+            # No listing cache: other people and machines write to the same prefix.
+            self.fs, base = fsspec.core.url_to_fs(url, use_listings_cache=False, skip_instance_cache=True)
         except (ImportError, ValueError) as exc:
             raise InvalidInput(f"cannot open store {url}: {exc} (install the extra: pip install "
                                f"'kling-lab[{_extra_for(parsed.scheme)}]')") from None

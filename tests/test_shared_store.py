@@ -1,0 +1,222 @@
+"""A store on object storage: a real S3-compatible server (moto, standalone) on loopback.
+
+No mocks inside this process: moto runs as its own server process; s3fs talks to it over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from kling_lab.api import run
+from kling_lab.errors import InvalidInput
+from kling_lab.query import query
+from kling_lab.store import RunStore, load_runs
+from kling_lab.sweep import Sweep
+from kling_lab.sync import sync
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "S3-SECRET-recognisable-7731"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("moto server did not start")
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def bucket(s3_server, monkeypatch, tmp_path, request):
+    """A fresh bucket; credentials only in the environment, as a user would set them."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "kling-test-key", "AWS_SECRET_ACCESS_KEY": SECRET,
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": s3_server,
+                        "KLING_LAB_CACHE": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(name, value)
+    import s3fs
+
+    name = f"b-{request.node.name.replace('_', '-')[:40].lower()}-{os.getpid()}"
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(name)
+    return f"s3://{name}"
+
+
+def rows(n: int, start: int = 0, **extra):
+    t0 = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    return [{"run_id": f"r{i}", "sweep_id": "s", "experiment": "e", "sweep_index": i, "fingerprint": f"f{i}",
+             "endpoint": "x", "backend": "emulator", "status": "ok", "prompt": "p", "negative_prompt": "",
+             "cfg_scale": 0.5, "aspect_ratio": "16:9", "duration_s": 5, "repeat": 0, "cost_usd": 1.4,
+             "user": ["ana", "bo"][i % 2], "logged_at": t0 + timedelta(days=i % 14), **extra}
+            for i in range(start, start + n)]
+
+
+def test_sweep_into_s3_store_then_cached(emulator, bucket, tmp_path):
+    store = f"{bucket}/team"
+    sweep = Sweep.grid("s3sweep", prompt="a harbour at night", cfg_scale=[0.2, 0.8])
+    first = run(sweep, store=store, progress=False)
+    assert first.count("ok") == 2
+    df = load_runs(store)
+    assert len(df) == 2 and all(p.startswith(f"{store}/videos/") for p in df["video_path"])
+    # Videos are fetched lazily into the local cache, and are real videos.
+    import av
+
+    local = RunStore(store).video_file(df.loc[0, "video_path"])
+    assert str(local).startswith(str(tmp_path / "cache"))
+    with av.open(str(local)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+    again = run(sweep, store=store, progress=False)
+    assert again.submitted == 0 and again.cache_hits == 2
+    assert emulator.stats()["submissions"] == 2
+    # The journal stayed local and was folded into the shared store when the run ended.
+    assert RunStore(store).files.find("journal")
+
+
+def test_two_writer_processes_at_once(emulator, bucket, tmp_path):
+    emulator.configure(service_time_s=0.3)
+    store = f"{bucket}/shared"
+    files = []
+    for name, cfgs in (("alpha", "[0.1, 0.3, 0.5, 0.7]"), ("beta", "[0.2, 0.4, 0.6, 0.8]")):
+        f = tmp_path / f"{name}.yaml"
+        f.write_text(f"name: {name}\nprompt: a {name} rocket launch\ngrid: {{cfg_scale: {cfgs}}}\n")
+        files.append(f)
+    procs = [subprocess.Popen([sys.executable, "-m", "kling_lab.cli", "run", str(f), "--store", store,
+                               "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "KLING_LAB_CACHE": str(tmp_path / f"cache-{f.stem}")})
+             for f in files]
+    for p in procs:
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    df = load_runs(store)
+    assert len(df) == 8 and df["run_id"].is_unique and df["fingerprint"].is_unique
+    assert set(df["experiment"]) == {"alpha", "beta"}
+    expected = {i.fingerprint for f in files for i in Sweep.from_yaml(f)}
+    assert set(df["fingerprint"]) == expected
+    assert len(RunStore(store).video_keys()) == 8
+
+
+def test_videos_are_stored_once_by_content(bucket, tmp_path):
+    store = RunStore(f"{bucket}/dedupe")
+    payload = os.urandom(4096)
+    keys = set()
+    for _ in range(3):
+        tmp = store.new_tmp_path(".mp4")
+        tmp.write_bytes(payload)
+        import hashlib
+
+        keys.add(store.ingest_video(tmp, hashlib.sha256(payload).hexdigest()))
+    assert len(keys) == 1
+    assert store.files.find("videos") == keys
+
+
+def test_sync_local_to_s3_is_idempotent_and_dedupes(emulator, bucket, tmp_path):
+    local = tmp_path / "laptop"
+    run(Sweep.grid("laptop", prompt="a windmill", cfg_scale=[0.3, 0.6]), store=local, progress=False)
+    remote = f"{bucket}/team"
+    first = sync(local, remote)
+    assert first.rows["runs"] == 2 and first.videos == 2
+    second = sync(local, remote)
+    assert second.rows["runs"] == 0 and second.videos == 0
+    # A second laptop with a copy of the same clip uploads no second object.
+    other = RunStore(tmp_path / "laptop2")
+    other.append([{**r, "run_id": r["run_id"] + "-copy"} for r in RunStore(local).iter_rows()])
+    for key in RunStore(local).video_keys():
+        dest = other.root / key
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes((local / key).read_bytes())
+    third = sync(other, remote)
+    assert third.rows["runs"] == 2 and third.videos == 0
+    assert len(load_runs(remote)) == 4
+
+
+def test_compact_never_shows_a_partial_dataset_to_a_concurrent_reader(bucket):
+    store = RunStore(f"{bucket}/compact")
+    for i in range(30):
+        store.append(rows(1, start=i))
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            seen.append(len(RunStore(store.location).load()))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        merged = store.compact()
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join()
+    assert merged == 30 and len(store.part_files()) == 1
+    assert len(seen) >= 3 and set(seen) == {30}, seen
+
+
+def test_query_spend_per_person_per_week_and_win_rate(bucket):
+    store = RunStore(f"{bucket}/q")
+    store.append(rows(28))
+    votes = pa.table({"vote_id": [f"v{i}" for i in range(6)],
+                      "by": ["negative_prompt"] * 6,
+                      "left_arm": ["", "", "blur", "blur", "", "blur"],
+                      "right_arm": ["blur", "blur", "", "", "blur", ""],
+                      "choice": ["left", "right", "left", "left", "tie", "right"]})
+    store.append_table("votes", votes)
+    spend = query("select user, date_trunc('week', logged_at) as wk, sum(cost_usd) as usd "
+                  "from runs group by all order by all", store)
+    assert set(spend["user"]) == {"ana", "bo"} and spend["usd"].sum() == pytest.approx(28 * 1.4)
+    wins = query("""
+        with outcomes as (
+          select case choice when 'left' then left_arm when 'right' then right_arm end as winner,
+                 left_arm, right_arm from votes where choice in ('left', 'right'))
+        select arm, avg(case when winner = arm then 1.0 else 0.0 end) as win_rate from (
+          select left_arm as arm, winner from outcomes union all select right_arm, winner from outcomes)
+        group by arm order by arm""", store)
+    assert list(wins["arm"]) == ["", "blur"]
+    assert wins["win_rate"].tolist() == pytest.approx([0.4, 0.6])  # "" won 2 of 5 decided votes
+
+
+def test_store_url_with_credentials_is_refused():
+    with pytest.raises(InvalidInput, match="environment"):
+        RunStore("s3://AKIA:secret@bucket/prefix")
+
+
+def test_credentials_never_written(emulator, bucket, tmp_path):
+    store = f"{bucket}/creds"
+    run(Sweep.grid("creds", prompt="a tram", cfg_scale=[0.5]), store=store, progress=False)
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    objects = fs.find(store)
+    assert objects
+    for key in objects:
+        assert SECRET.encode() not in fs.cat_file(key)
+    for path in (tmp_path / "cache").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes()
