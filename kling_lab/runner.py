@@ -366,7 +366,9 @@ class Runner:
         errors = 0
         while True:
             if deadline is not None and utcnow() > deadline:
-                await self._cancel_quietly(job.request_id)
+                if await self._cancel_quietly(job.request_id) == "completed":
+                    deadline = None  # it finished just now and is billed: collect it after all
+                    continue
                 await self._fail(job, "timeout", f"no result after {self.options.request_timeout_s:g} s; "
                                  "cancelled at fal")
                 return None
@@ -502,20 +504,45 @@ class Runner:
 
     # -- interruption ----------------------------------------------------------------------
     async def _cancel_in_flight(self, job: _Job) -> None:
-        """On interrupt: cancel at fal, log ``cancelled`` (never lose the row)."""
+        """On interrupt: cancel at fal and log ``cancelled`` — unless fal says it already finished
+        (then it is billed: leave it in the journal so a resume collects the paid result)."""
         assert job.request_id is not None
         try:
-            await asyncio.wait_for(self.backend.cancel(job.request_id), timeout=15)
-            note = "interrupted by the user; cancelled at fal"
+            answer = await asyncio.wait_for(self.backend.cancel(job.request_id), timeout=15)
         except Exception as exc:  # noqa: BLE001
-            note = f"interrupted by the user; cancel call failed ({exc}); fal may still run and bill it"
+            await self._fail(job, "interrupted", f"interrupted; the cancel call failed ({exc}): fal may "
+                             "still run and bill it", status="cancelled")
+            return
+        outcome = answer if answer != "requested" else await self._confirm_cancel(job.request_id)
+        if outcome == "completed":
+            self._pending_left += 1
+            return
+        note = {"cancelled": "interrupted by the user; cancelled at fal",
+                "requested": "interrupted by the user; cancellation requested at fal (a runner already "
+                             "working may still finish it)",
+                "unknown": "interrupted by the user; fal no longer knows this request"}[outcome]
         await self._fail(job, "interrupted", note, status="cancelled")
 
-    async def _cancel_quietly(self, request_id: str) -> None:
+    async def _confirm_cancel(self, request_id: str, timeout_s: float = 3.0) -> str:
+        """Poll briefly after a cancel: "cancelled", "completed" (it finished anyway) or "requested"."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            try:
+                status = await self.backend.status(request_id)
+            except BackendError:
+                break
+            if isinstance(status, Completed):
+                return "cancelled" if (status.error or status.error_type) else "completed"
+            await asyncio.sleep(min(0.2, self.poll_interval_s))
+        return "requested"
+
+    async def _cancel_quietly(self, request_id: str) -> str:
         try:
-            await asyncio.wait_for(self.backend.cancel(request_id), timeout=15)
+            return await asyncio.wait_for(self.backend.cancel(request_id), timeout=15)
         except Exception as exc:  # noqa: BLE001
             log.warning("cancel of %s failed: %s", request_id, exc)
+            return "failed"
 
     async def _close_http(self) -> None:
         if self._http is not None:

@@ -56,8 +56,8 @@ class Backend(Protocol):
     async def result(self, request_id: str) -> dict[str, Any]:
         """The result JSON of a completed request; raises BackendError if it failed."""
 
-    async def cancel(self, request_id: str) -> None:
-        """Ask fal to cancel the request (no error if it already finished)."""
+    async def cancel(self, request_id: str) -> str:
+        """Ask fal to cancel: "requested", "completed" (too late, it finished) or "unknown"."""
 
     async def aclose(self) -> None:
         """Release connections."""

@@ -84,14 +84,19 @@ class FalBackend:
         except Exception as exc:  # noqa: BLE001
             raise translate_error(exc) from exc
 
-    async def cancel(self, request_id: str) -> None:
+    async def cancel(self, request_id: str) -> str:
+        """Ask fal to cancel: "requested", or "completed" (too late: it finished and is billed),
+        or "unknown" (fal does not know the id, e.g. expired)."""
         try:
             await self._client.cancel(self.endpoint, request_id)
         except Exception as exc:  # noqa: BLE001
             err = translate_error(exc)
-            if err.status_code in (400, 404):  # already completed / unknown: nothing to cancel
-                return
+            if err.status_code == 400:
+                return "completed"
+            if err.status_code == 404:
+                return "unknown"
             raise err from exc
+        return "requested"
 
     async def aclose(self) -> None:
         """Close the httpx client fal_client created (it has no close() of its own)."""

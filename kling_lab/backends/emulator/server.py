@@ -153,6 +153,7 @@ class EmulatorServer:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_workers = 0
         self._files: Path | None = None
+        self._dying: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "EmulatorServer":
@@ -237,9 +238,12 @@ class EmulatorServer:
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop())
 
     async def _shutdown(self) -> None:
+        tasks = [job.task for job in self._jobs.values() if job.task is not None]
         self._drop_jobs()
         if self._dispatcher is not None:
             self._dispatcher.cancel()
+            tasks.append(self._dispatcher)
+        await asyncio.gather(*tasks, return_exceptions=True)  # let cancelled tasks finish cleanly
         if self._runner is not None:
             await self._runner.cleanup()
         if self._pool is not None:
@@ -321,8 +325,10 @@ class EmulatorServer:
 
     def _drop_jobs(self) -> None:
         for job in self._jobs.values():
-            if job.task is not None:
+            if job.task is not None and not job.task.done():
                 job.task.cancel()
+                self._dying.add(job.task)  # keep a reference until the cancellation has run
+                job.task.add_done_callback(self._dying.discard)
             if job.video is not None:
                 job.video.unlink(missing_ok=True)
         self._jobs.clear()

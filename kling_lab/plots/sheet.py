@@ -1,0 +1,118 @@
+"""A contact sheet: frame strips of the clips, faceted by two parameters, to see what the numbers mean."""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from PIL import Image
+
+from ..frames import frame_strip
+from ..schema import PARAM_COLUMNS
+from ..store import RunStore
+from ._common import check_runs, matches, new_figure, ordered_values, require_rows, value_label
+
+SHORT = {"negative_prompt": "neg", "cfg_scale": "cfg", "aspect_ratio": "aspect", "duration_s": "dur",
+         "repeat": "rep", "prompt": "prompt"}
+GAP_PX = 6  # white rows between the strips stacked in one cell
+PX_PER_INCH = 110
+
+
+def contact_sheet(df: pd.DataFrame, rows: str = "cfg_scale", cols: str = "aspect_ratio", n: int = 4, *,
+                  max_runs: int = 4, strip_height: int = 90,
+                  store: RunStore | str | os.PathLike[str] | None = None) -> Figure:
+    """A grid with one panel per (``rows`` value, ``cols`` value): the frame strips (``n`` frames at equal
+    steps of the clip, :func:`kling_lab.frames.frame_strip`) of up to ``max_runs`` ok clips there, stacked
+    and labelled by whatever else varies (negative prompt, repeat…). Each distinct video is shown once.
+
+    Strips are cached next to the videos. ``store`` resolves relative ``video_path`` values (and fetches
+    a remote store's videos); the default store is used when they are absolute already."""
+    who = "contact_sheet"
+    check_runs(df, [rows, cols, "status", "video_path", *PARAM_COLUMNS], who)
+    ok = df[(df["status"] == "ok") & df["video_path"].notna()]
+    ok = ok.drop_duplicates(subset="video_path")  # a cache hit shows its source's clip again
+    require_rows(ok, who, "no ok run has a video")
+    store = RunStore.coerce(store)
+    varying = [c for c in PARAM_COLUMNS if c not in (rows, cols) and ok[c].nunique(dropna=False) > 1]
+    row_values, col_values = ordered_values(ok[rows]), ordered_values(ok[cols])
+    cells = {(r, c): _cell(ok[matches(ok[rows], rv) & matches(ok[cols], cv)], varying, n, max_runs, strip_height,
+                           store)
+             for r, rv in enumerate(row_values) for c, cv in enumerate(col_values)}
+    widths = [max((cells[r, c].canvas.shape[1] for r in range(len(row_values)) if cells[r, c]), default=1)
+              for c in range(len(col_values))]
+    heights = [max((cells[r, c].canvas.shape[0] for c in range(len(col_values)) if cells[r, c]),
+                   default=strip_height) for r in range(len(row_values))]
+    fig = new_figure(min(18.0, sum(widths) / PX_PER_INCH + 1.6 * len(widths)),
+                     min(24.0, sum(heights) / PX_PER_INCH + 0.9 * len(heights) + 0.5))
+    grid = fig.add_gridspec(len(row_values), len(col_values), width_ratios=widths, height_ratios=heights)
+    for (r, c), cell in cells.items():
+        ax = fig.add_subplot(grid[r, c])
+        if cell:
+            _draw(ax, cell, n=n)
+        else:
+            ax.text(0.5, 0.5, "no ok run", ha="center", va="center", transform=ax.transAxes, color="0.4")
+            ax.set_facecolor("0.93")
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xlabel("time in clip")
+        ax.set_ylabel(f"{rows} = {value_label(row_values[r])}", fontsize=9)
+        if r == 0:
+            ax.set_title(f"{cols} = {value_label(col_values[c])}", fontsize=10)
+    fig.suptitle(f"Frame strips: {rows} by row × {cols} by column ({n} frames per clip)")
+    return fig
+
+
+class _Cell(NamedTuple):
+    canvas: np.ndarray  # the strips stacked top to bottom, RGB
+    labels: list[str]  # one per strip
+    durations: list[float]  # clip seconds, one per strip
+    widths: set[int]  # the strips' widths in px (one value when all share an aspect ratio)
+
+
+def _cell(runs: pd.DataFrame, varying: list[str], n: int, max_runs: int, height: int,
+          store: RunStore) -> _Cell | None:
+    """The stacked strips of up to ``max_runs`` runs and what labels them; None if there is no run."""
+    if runs.empty:
+        return None
+    runs = runs.sort_values([c for c in varying if c in runs.columns] or ["video_path"], kind="stable")
+    runs = runs.head(max_runs)
+    strips = [_strip(store, path, n, height) for path in runs["video_path"]]
+    width = max(s.shape[1] for s in strips)
+    canvas = np.full((len(strips) * (height + GAP_PX) - GAP_PX, width, 3), 255, dtype=np.uint8)
+    for i, strip in enumerate(strips):
+        canvas[i * (height + GAP_PX): i * (height + GAP_PX) + height, : strip.shape[1]] = strip
+    labels = [" · ".join(f"{SHORT.get(c, c)} {value_label(row[c], 18)}" for c in varying) or f"run {i + 1}"
+              for i, (_, row) in enumerate(runs.iterrows())]
+    seconds = runs["video_duration_s"] if "video_duration_s" in runs.columns else runs["duration_s"]
+    durations = seconds.fillna(runs["duration_s"].astype(float)).astype(float).tolist()
+    return _Cell(canvas, labels, durations, {s.shape[1] for s in strips})
+
+
+def _strip(store: RunStore, video_path: str, n: int, height: int) -> np.ndarray:
+    """The cached frame strip of one video as an RGB array exactly ``height`` px tall."""
+    with Image.open(frame_strip(store.video_file(video_path), n=n, height=height)) as image:
+        image = image.convert("RGB")
+        if image.height != height:  # a strip cached earlier at another size
+            image = image.resize((round(image.width * height / image.height), height))
+        return np.asarray(image)
+
+
+def _draw(ax: Axes, cell: _Cell, *, n: int) -> None:
+    """Show one cell: the strips, one y tick per run, x ticks at the frames' times when they line up."""
+    ax.imshow(cell.canvas, interpolation="antialiased")
+    pitch = (cell.canvas.shape[0] + GAP_PX) / len(cell.labels)
+    ax.set_yticks([pitch * i + (pitch - GAP_PX) / 2 for i in range(len(cell.labels))], cell.labels, fontsize=7)
+    if len(cell.widths) > 1:  # strips of several aspect ratios: the frames are not in columns
+        ax.set_xticks([])
+        ax.set_xlabel("time in clip → (each strip left to right)", fontsize=8)
+        return
+    centres = [(i + 0.5) * cell.canvas.shape[1] / n for i in range(n)]
+    if len(set(cell.durations)) == 1:
+        ax.set_xticks(centres, [f"{(i + 0.5) / n * cell.durations[0]:.1f}" for i in range(n)], fontsize=7)
+        ax.set_xlabel("time in clip (s)", fontsize=8)
+    else:
+        ax.set_xticks(centres, [f"{(i + 0.5) / n:.0%}" for i in range(n)], fontsize=7)
+        ax.set_xlabel("position in clip (% of its duration)", fontsize=8)

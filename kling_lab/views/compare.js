@@ -1,0 +1,6 @@
+// anywidget entry of the compare grid (bundled after sync.js and grid.js).
+export default {
+  render({ model, el }) {
+    return renderGrid(el, model);
+  },
+};

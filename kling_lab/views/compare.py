@@ -1,0 +1,71 @@
+"""``compare``: a grid of videos faceted by two run-log columns, with playback synced across cells.
+
+One control row plays, pauses, loops and scrubs every video from one master clock (``sync.js``);
+dropdowns filter the other parameters that vary; "show prompt diff" highlights how each cell's
+prompt differs from the most common one. Videos are referenced by URL (see ``sources`` for the
+loopback server vs Jupyter ``/files/`` trade-off), or inlined as small previews with ``embed=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import anywidget
+import pandas as pd
+import traitlets
+
+from ..store import RunStore
+from . import assets
+from .grid import RepeatMode, build_grid, view_state, visible
+from .sources import Source, SourceName, make_source
+
+
+class CompareWidget(anywidget.AnyWidget):
+    """The compare grid. Python-side controls: ``play()``, ``pause()``, ``seek(t)``, ``selection``."""
+
+    _esm = assets.bundle("sync.js", "grid.js", "compare.js")
+    _css = assets.stylesheet()
+
+    grid = traitlets.Dict().tag(sync=True)  # the spec from views.grid.build_grid
+    selection = traitlets.Dict().tag(sync=True)  # filter column → value key, or "*" for all
+    show_diff = traitlets.Bool(False).tag(sync=True)
+    playing = traitlets.Bool(False).tag(sync=True)
+    loop = traitlets.Bool(True).tag(sync=True)
+    tolerance = traitlets.Float(0.15).tag(sync=True)  # seconds of drift before a video is re-seeked
+
+    def play(self) -> None:
+        self.playing = True
+
+    def pause(self) -> None:
+        self.playing = False
+
+    def seek(self, t: float) -> None:
+        """Move every video to ``t`` seconds (clamped to the longest clip)."""
+        self.send({"type": "seek", "t": float(t)})
+
+    def visible_cells(self) -> list[dict[str, Any]]:
+        """The cells the current ``selection`` shows."""
+        return visible(self.grid, self.selection)
+
+    def __repr__(self) -> str:
+        return f"<CompareWidget: {len(self.grid.get('cells', []))} runs, {self.grid.get('summary', '')}>"
+
+
+def compare(runs: pd.DataFrame, rows: str | None = "cfg_scale", cols: str | None = "aspect_ratio", *,
+            repeat: RepeatMode = "stack", filters: Mapping[str, Any] | None = None, embed: bool = False,
+            store: RunStore | str | os.PathLike[str] | None = None, source: SourceName | Source = "server",
+            files_root: str | os.PathLike[str] | None = None, tolerance: float = 0.15) -> CompareWidget:
+    """A side-by-side grid of ``runs`` (a ``load_runs`` DataFrame or a slice of it).
+
+    ``rows``/``cols``: the run-log columns to facet by (None: a single row/column).
+    ``repeat``: ``"stack"`` runs that share a facet position, or ``"select"`` one repeat at a time.
+    ``filters``: initial dropdown choices, e.g. ``{"negative_prompt": ""}`` (``"*"`` = all).
+    ``embed``: inline ≤240 px previews so the notebook plays anywhere (larger notebook).
+    ``source``: ``"server"`` (loopback server in the kernel) or ``"files"`` (Jupyter's ``/files/``
+    route, for remote JupyterHub; videos must be under ``files_root``, the Jupyter root).
+    ``store``: resolves relative ``video_path`` values (default: ``$KLING_LAB_STORE`` or ./kling_runs).
+    """
+    spec = build_grid(runs, rows, cols, repeat=repeat, filters=filters, store=RunStore.coerce(store),
+                      source=make_source(source, embed=embed, files_root=files_root))
+    return CompareWidget(**view_state(spec, tolerance=tolerance))

@@ -1,0 +1,130 @@
+"""The faceted grid of runs shared by ``compare`` (widget) and ``report`` (static HTML).
+
+``build_grid`` turns a runs DataFrame into one JSON-able dict that ``grid.js`` renders: the row
+and column values of the two facet columns, one cell per run (text from ``labels``, URLs from a
+``Source``, a word diff of its prompt), and dropdown filters for the other parameters that vary.
+Runs sharing a facet position are stacked (``repeat="stack"``) or picked one repeat at a time
+(``repeat="select"``: the ``repeat`` dropdown has no "all" choice).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping
+
+import pandas as pd
+
+from ..errors import InvalidInput
+from ..schema import PARAM_COLUMNS
+from ..store import RunStore
+from . import labels, promptdiff, values
+from .sources import Source, locate
+
+RepeatMode = Literal["stack", "select"]
+FILTER_COLUMNS = [*PARAM_COLUMNS, "sweep_id"]
+PROMPT_LABEL_WIDTH = 60
+
+
+def check_facets(runs: pd.DataFrame, rows: str | None, cols: str | None) -> list[str]:
+    """The facet columns in use; a clear error for unknown or repeated ones."""
+    facets = [c for c in (rows, cols) if c]
+    unknown = [c for c in facets if c not in runs.columns]
+    if unknown:
+        raise InvalidInput(f"unknown run-log column(s) {unknown}; try one of {PARAM_COLUMNS}")
+    if len(facets) == 2 and rows == cols:
+        raise InvalidInput(f"rows and cols are both {rows!r}: choose two different columns")
+    return facets
+
+
+def summary_text(runs: pd.DataFrame) -> str:
+    """``16 runs · 12 ok · 4 failed · $16.80 spent``."""
+    if runs.empty:
+        return "no runs"
+    counts = runs["status"].value_counts()
+    parts = [f"{len(runs)} runs"] + [f"{n} {status}" for status, n in counts.items()]
+    return " · ".join(parts) + f" · ${runs['cost_usd'].fillna(0).sum():.2f} spent"
+
+
+def _axis(records: list[dict[str, Any]], column: str | None) -> list[dict[str, str]]:
+    if not column:
+        return [{"key": values.key(None), "label": ""}]
+    return [{"key": values.key(v), "label": values.label(v, PROMPT_LABEL_WIDTH)}
+            for v in values.distinct(r.get(column) for r in records)]
+
+
+def _filters(records: list[dict[str, Any]], facets: list[str], repeat: RepeatMode) -> list[dict[str, Any]]:
+    out = []
+    for column in FILTER_COLUMNS:
+        distinct = values.distinct(r.get(column) for r in records)
+        if column in facets or len(distinct) < 2:
+            continue
+        options = [{"key": values.key(v), "label": values.label(v, PROMPT_LABEL_WIDTH)} for v in distinct]
+        out.append({"column": column, "options": options, "all": not (column == "repeat" and repeat == "select")})
+    return out
+
+
+def _selection(filters: list[dict[str, Any]], wanted: Mapping[str, Any] | None) -> dict[str, str]:
+    selection = {f["column"]: values.ALL if f["all"] else f["options"][0]["key"] for f in filters}
+    for column, value in (wanted or {}).items():
+        spec = next((f for f in filters if f["column"] == column), None)
+        if spec is None:
+            raise InvalidInput(f"filters: {column!r} does not vary in these runs; "
+                               f"filterable: {[f['column'] for f in filters]}")
+        wanted_key = values.ALL if value == values.ALL else values.key(value)
+        keys = [o["key"] for o in spec["options"]] + ([values.ALL] if spec["all"] else [])
+        if wanted_key not in keys:
+            raise InvalidInput(f"filters: {column}={value!r} is not in the data; choose one of "
+                               f"{[o['label'] for o in spec['options']]}")
+        selection[column] = wanted_key
+    return selection
+
+
+def _cell(record: dict[str, Any], facets: list[str], rows: str | None, cols: str | None,
+          source: Source, store: RunStore) -> dict[str, Any]:
+    video = locate(store, record.get("video_path"))
+    cell = labels.card(record, facet_columns=facets, video=video)
+    playable = video is not None and cell["error"] is None
+    cell.update(
+        row=values.key(record.get(rows) if rows else None),
+        col=values.key(record.get(cols) if cols else None),
+        params={c: values.key(record.get(c)) for c in FILTER_COLUMNS},
+        src=source.video(video) if playable and video is not None else None,
+        poster=source.poster(video) if playable and video is not None else None,
+    )
+    return cell
+
+
+def build_grid(runs: pd.DataFrame, rows: str | None = "cfg_scale", cols: str | None = "aspect_ratio", *,
+               repeat: RepeatMode = "stack", filters: Mapping[str, Any] | None = None,
+               source: Source, store: RunStore) -> dict[str, Any]:
+    """The grid spec (JSON-able) for ``grid.js``; its ``selection`` is the initial filter choice."""
+    if repeat not in ("stack", "select"):
+        raise InvalidInput(f"repeat must be 'stack' or 'select'; got {repeat!r}")
+    facets = check_facets(runs, rows, cols) if len(runs.columns) else []
+    records = [{k: values.py(v) for k, v in r.items()} for r in runs.to_dict("records")]
+    records.sort(key=lambda r: (values.sort_key(r.get("repeat")), values.sort_key(r.get("sweep_index"))))
+    spec_filters = _filters(records, facets, repeat)
+    cells = [_cell(r, facets, rows, cols, source, store) for r in records]
+    base, diffs = promptdiff.diffs([c["prompt"] for c in cells])
+    for cell, segments in zip(cells, diffs):
+        cell["prompt_diff"] = segments
+    return {
+        "rows": rows or "", "cols": cols or "",
+        "row_values": _axis(records, rows), "col_values": _axis(records, cols),
+        "filters": spec_filters, "selection": _selection(spec_filters, filters),
+        "cells": cells, "base": source.base, "base_prompt": base,
+        "same_prompt": len({c["prompt"] for c in cells}) <= 1,
+        "metric_docs": labels.metric_docs(), "summary": summary_text(runs),
+        "message": "" if cells else "No runs to show: the selection is empty.",
+    }
+
+
+def visible(grid: Mapping[str, Any], selection: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The cells a selection shows (the same rule as ``grid.js``'s ``matches``)."""
+    return [c for c in grid["cells"]
+            if all(v == values.ALL or c["params"].get(k) == v for k, v in selection.items())]
+
+
+def view_state(spec: Mapping[str, Any], *, tolerance: float = 0.15) -> dict[str, Any]:
+    """The model state ``grid.js`` reads (the widget's traits; the report's inlined JSON)."""
+    return {"grid": dict(spec), "selection": dict(spec["selection"]), "show_diff": False,
+            "playing": False, "loop": True, "tolerance": tolerance}

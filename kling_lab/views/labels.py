@@ -1,0 +1,96 @@
+"""What a grid cell says about its run: parameters, cost, latency, probe, QC metrics, failures.
+
+Only facts present in the row are shown (``qc_*`` and latency columns may be null). A run that
+did not end ``ok`` gets its status and error text instead of a video; an ``ok`` run whose file is
+gone is flagged ``missing``. Everything returned is plain text: the front end inserts it with
+``textContent`` and the report escapes it, so user text (prompts, errors) is never markup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..qc import METRICS
+from ..schema import PARAM_COLUMNS
+from .values import label
+
+LATENCY = (("queue_s", "queue"), ("inference_s", "inference"), ("download_s", "download"))
+
+
+def metric_name(column: str) -> str:
+    """``qc_black_frames`` → ``black frames``."""
+    return column.removeprefix("qc_").replace("_", " ")
+
+
+def param_text(row: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """``cfg_scale=0.5 · aspect_ratio=16:9`` for the given columns (prompts shortened)."""
+    return " · ".join(f"{c}={label(row.get(c), 40)}" for c in columns)
+
+
+def cost_latency_text(row: Mapping[str, Any]) -> str:
+    """``$1.40 · queue 0.1 s · inference 3.2 s · download 0.4 s`` (only the parts present)."""
+    parts = []
+    cost = row.get("cost_usd")
+    if cost is not None:
+        parts.append(f"${cost:.2f}" + (" (cache hit)" if row.get("cache_hit") else ""))
+    parts += [f"{name} {row[col]:.1f} s" for col, name in LATENCY if row.get(col) is not None]
+    return " · ".join(parts)
+
+
+def probe_text(row: Mapping[str, Any]) -> str:
+    """``1280×720 · 24 fps · 5.0 s`` (only the parts present)."""
+    parts = []
+    if row.get("width") and row.get("height"):
+        parts.append(f"{row['width']}×{row['height']}")
+    if row.get("fps"):
+        parts.append(f"{row['fps']:g} fps")
+    if row.get("video_duration_s") is not None:
+        parts.append(f"{row['video_duration_s']:.1f} s")
+    return " · ".join(parts)
+
+
+def metrics(row: Mapping[str, Any]) -> list[list[str]]:
+    """``[[name, value], …]`` for the QC metrics this row has (meanings: ``metric_docs()``)."""
+    return [[metric_name(col), f"{row[col]:.3g}"] for col in METRICS if row.get(col) is not None]
+
+
+def metric_docs() -> dict[str, str]:
+    """Each metric's short name → its meaning (shown as a tooltip)."""
+    return {metric_name(col): doc for col, doc in METRICS.items()}
+
+
+def failure_text(row: Mapping[str, Any]) -> str | None:
+    """Why a run has no video (None for ``ok`` runs)."""
+    status = row.get("status") or "unknown"
+    if status == "ok":
+        return None
+    reason = ": ".join(str(x) for x in (row.get("error_type"), row.get("error")) if x)
+    if not reason and status == "skipped_budget":
+        reason = "not submitted: it would have exceeded the budget"
+    return f"{status}" + (f" — {reason}" if reason else "")
+
+
+def missing_text(row: Mapping[str, Any], video: Path | None) -> str | None:
+    """A flag for an ``ok`` run whose video file cannot be found (None when it is there)."""
+    if row.get("status") != "ok" or video is not None:
+        return None
+    where = row.get("video_path")
+    return f"video file missing: {where}" if where else "video file missing: the run log has no video_path"
+
+
+def card(row: Mapping[str, Any], *, facet_columns: Sequence[str], video: Path | None) -> dict[str, Any]:
+    """The text of one cell (no URLs): title, fact lines, metrics, failure/missing flags."""
+    others = [c for c in PARAM_COLUMNS if c not in facet_columns and c != "prompt"]
+    facts = [param_text(row, others), cost_latency_text(row), probe_text(row)]
+    return {
+        "run_id": row.get("run_id"),
+        "status": row.get("status") or "unknown",
+        "title": param_text(row, facet_columns) or (row.get("run_id") or ""),
+        "facts": [f for f in facts if f],
+        "metrics": metrics(row),
+        "error": failure_text(row),
+        "missing": missing_text(row, video),
+        "prompt": row.get("prompt") or "",
+        "duration": row.get("video_duration_s") or row.get("duration_s"),
+    }

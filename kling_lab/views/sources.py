@@ -1,0 +1,161 @@
+"""How the browser gets a cell's video bytes: the URL (or data URI) each view puts in ``<video src>``.
+
+Videos are referenced, not inlined, so a saved notebook stays small (a few KB per cell). Choose
+with ``compare(..., source=...)``:
+
+- ``"server"`` (default): a loopback aiohttp server in the kernel (``kling_lab.views.server``),
+  started on demand, serving only the grid's files, with HTTP Range so the browser can scrub.
+  Works whenever the browser runs on the kernel's machine (local JupyterLab / Notebook, VS Code).
+  It cannot work on a remote JupyterHub: the browser's 127.0.0.1 is not the kernel's.
+- ``"files"``: Jupyter's own ``<base_url>/files/<path>`` route, resolved in the browser against
+  the page's Jupyter base URL. Works through a JupyterHub proxy (with Range: the default contents
+  manager serves ``/files/`` with tornado's static handler), but only for stores *inside* the Jupyter
+  server's root directory. The root is guessed from the kernel's working directory and
+  ``JPY_SESSION_NAME`` (the notebook's path relative to that root); pass ``files_root`` to be sure.
+- ``embed=True``: downscaled previews inlined as data URIs (``kling_lab.views.preview``): the
+  notebook travels anywhere, at the cost of tens of KB to a few MB per grid.
+
+The static report uses relative paths from the report's own location (``RelativeSource``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Literal, Protocol
+from urllib.parse import quote
+
+from ..frames import poster
+from ..store import RunStore
+from .preview import preview_data_uri
+from .server import media_server
+
+SourceName = Literal["server", "files"]
+JUPYTER_FILES = "jupyter-files"  # the front end prefixes "<jupyter base url>files/" to such URLs
+
+
+class Source(Protocol):
+    """Maps a local video (and its poster) to what the browser loads."""
+
+    base: str  # "" = URLs are complete; JUPYTER_FILES = relative to Jupyter's /files/ route
+
+    def video(self, path: Path) -> str: ...
+
+    def poster(self, path: Path) -> str | None: ...
+
+
+def locate(store: RunStore, video_path: str | None) -> Path | None:
+    """The local video file of a run, or None when the run has none or the file is gone."""
+    if not video_path:
+        return None
+    try:
+        return store.video_file(video_path)
+    except FileNotFoundError:
+        return None
+
+
+def poster_file(video: Path) -> Path | None:
+    """A cached poster JPEG (middle frame) for ``video``; None if the file cannot be decoded."""
+    try:
+        return poster(video, at=0.5, max_side=480)
+    except Exception:  # an unreadable clip still gets a cell; the browser reports its own error
+        return None
+
+
+class ServerSource:
+    """URLs of the kernel's loopback media server."""
+
+    base = ""
+
+    def video(self, path: Path) -> str:
+        return media_server().url(path)
+
+    def poster(self, path: Path) -> str | None:
+        image = poster_file(path)
+        return None if image is None else media_server().url(image)
+
+
+class JupyterFilesSource:
+    """Paths relative to the Jupyter server root, served by its ``/files/`` route."""
+
+    base = JUPYTER_FILES
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root).resolve() if root is not None else jupyter_root()
+
+    def video(self, path: Path) -> str:
+        rel = Path(os.path.relpath(path.resolve(), self.root))
+        if rel.parts and rel.parts[0] == "..":
+            raise ValueError(f"{path} is outside the Jupyter root {self.root}: use source='server' or embed=True")
+        return quote(PurePosixPath(*rel.parts).as_posix())
+
+    def poster(self, path: Path) -> str | None:
+        image = poster_file(path)
+        return None if image is None else self.video(image)
+
+
+class EmbedSource:
+    """Downscaled previews inlined as data URIs (no poster: the inlined clip shows its own frames)."""
+
+    base = ""
+
+    def __init__(self, max_side: int = 240) -> None:
+        self.max_side = max_side
+
+    def video(self, path: Path) -> str:
+        return preview_data_uri(path, max_side=self.max_side)
+
+    def poster(self, path: Path) -> str | None:
+        return None
+
+
+class RelativeSource:
+    """Paths relative to a page's directory; with ``copy_dir``, the files are copied there first."""
+
+    base = ""
+
+    def __init__(self, page_dir: Path, copy_dir: Path | None = None) -> None:
+        self.page_dir, self.copy_dir = page_dir.resolve(), copy_dir
+
+    def _place(self, path: Path) -> Path:
+        if self.copy_dir is None:
+            return path
+        self.copy_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.copy_dir / path.name
+        if not dest.exists() or dest.stat().st_size != path.stat().st_size:
+            shutil.copyfile(path, dest)
+        return dest
+
+    def video(self, path: Path) -> str:
+        rel = Path(os.path.relpath(self._place(path).resolve(), self.page_dir))
+        return quote(PurePosixPath(*rel.parts).as_posix())
+
+    def poster(self, path: Path) -> str | None:
+        image = poster_file(path)
+        return None if image is None else self.video(image)
+
+
+def jupyter_root() -> Path:
+    """Best guess of the Jupyter server's root: the kernel's cwd minus the notebook's relative folder."""
+    cwd = Path.cwd()
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    if session and not os.path.isabs(session):
+        depth = len(PurePosixPath(session).parent.parts)
+        if depth <= len(cwd.parents):
+            return cwd.parents[depth - 1] if depth else cwd
+    return cwd
+
+
+def make_source(source: SourceName | Source = "server", *, embed: bool = False,
+                files_root: str | os.PathLike[str] | None = None) -> Source:
+    """The Source for ``compare``/``ab`` options."""
+    if embed:
+        return EmbedSource()
+    if source == "server":
+        return ServerSource()
+    if source == "files":
+        return JupyterFilesSource(files_root)
+    if isinstance(source, str):
+        raise ValueError(f"source must be 'server' or 'files' (or embed=True); got {source!r}")
+    return source
