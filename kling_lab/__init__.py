@@ -5,6 +5,7 @@ The public API is re-exported here; everything else is private to its module.
 
 from ._version import __version__
 from .api import resume, resume_async, run, run_async
+from .backfill import backfill
 from .errors import (BackendConfigError, BackendError, DownloadError, InvalidInput, InvalidRequest,
                      KlingLabError, SweepFileError)
 from .request import ENDPOINT, KlingRequest
@@ -28,6 +29,7 @@ __all__ = [
     "RunResult",
     "RunStore",
     "load_runs",
+    "backfill",
     "KlingLabError",
     "InvalidInput",
     "InvalidRequest",

@@ -39,9 +39,10 @@ def backfill(store: RunStore | str | os.PathLike[str] | None = None, *, force: b
     """Compute the probe + QC columns that are null on ``ok`` rows whose video is in the store.
 
     Only null columns are filled; ``force=True`` recomputes every ``ok`` row that has a video and
-    overwrites its columns where the new values differ. A video that cannot be analysed is skipped with a warning (its rows stay
-    as they are). ``workers``: decoding threads (default: up to 2). ``media_hook``: video path →
-    columns (default: the runner's probe + QC). Returns the number of rows updated.
+    overwrites its columns where the new values differ. A video that cannot be analysed is skipped
+    with a warning (its rows stay as they are). ``workers``: decoding threads (default: up to 2).
+    ``media_hook``: video path → columns (default: the runner's probe + QC).
+    Returns the number of rows updated (each gets a new revision; 0 when nothing was missing).
     """
     store = RunStore.coerce(store)
     if media_hook is None:

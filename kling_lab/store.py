@@ -31,6 +31,7 @@ DEFAULT_STORE = "kling_runs"
 STORE_ENV = "KLING_LAB_STORE"
 CACHE_ENV = "KLING_LAB_CACHE"
 READ_RETRIES = 8
+_VIDEO_KEY = re.compile(r"videos/[0-9a-f]{2}/[0-9a-f]{64}\.mp4")
 
 
 def default_store_path() -> str:
@@ -129,7 +130,7 @@ class RunStore:
         keys = {p.relative_to(self.root).as_posix() for p in self.videos_dir.glob("*/*") if p.is_file()}
         if self.is_remote:
             keys |= self.files.find("videos")
-        return keys
+        return {k for k in keys if _VIDEO_KEY.fullmatch(k)}  # not the posters/strips cached beside them
 
     def resolve(self, relpath: str | None) -> Path | None:
         return None if relpath is None else self.root / relpath

@@ -13,9 +13,8 @@ unit, and raises ``ValueError`` naming the problem when there is nothing to plot
 
 from .cost import cost_by_param, cumulative_spend
 from .latency import latency_split
-from .metrics import f_ratio, metric_vs_param
+from .metrics import metric_vs_param
 from .sheet import contact_sheet
 from .status import status_summary
 
-__all__ = ["contact_sheet", "cost_by_param", "cumulative_spend", "f_ratio", "latency_split", "metric_vs_param",
-           "status_summary"]
+__all__ = ["contact_sheet", "cost_by_param", "cumulative_spend", "latency_split", "metric_vs_param", "status_summary"]

@@ -69,16 +69,21 @@ def require_rows(df: pd.DataFrame, who: str, why: str) -> pd.DataFrame:
     return df
 
 
+def cache_hits(df: pd.DataFrame) -> pd.Series:
+    """Boolean mask of the cache hits (none when the column is absent)."""
+    if "cache_hit" not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df["cache_hit"].fillna(False).astype(bool)
+
+
 def outcomes(df: pd.DataFrame) -> pd.Series:
     """Each run's outcome: ``cache hit`` for cache hits, else its status."""
-    hit = df["cache_hit"].fillna(False).astype(bool) if "cache_hit" in df.columns else False
-    return df["status"].astype("string").where(~hit, CACHE)
+    return df["status"].astype("string").where(~cache_hits(df), CACHE)
 
 
 def fresh_ok(df: pd.DataFrame) -> pd.DataFrame:
     """The ok runs that produced their own clip (cache hits repeat their source's clip and metrics)."""
-    hit = df["cache_hit"].fillna(False).astype(bool) if "cache_hit" in df.columns else False
-    return df[(df["status"] == "ok") & ~hit]
+    return df[(df["status"] == "ok").fillna(False).astype(bool) & ~cache_hits(df)]
 
 
 def value_label(value: Any, width: int = 28) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..request import price_usd
-from ._common import (CACHE, OUTCOME_COLORS, check_runs, label, legend_outside, matches, new_figure, ordered_values, outcomes,
-                      require_rows, usd, value_label)
+from ._common import (CACHE, OUTCOME_COLORS, check_runs, label, legend_outside, matches, new_figure, ordered_values,
+                      outcomes, require_rows, usd, value_label)
 
 # Bars per parameter value; skipped_budget runs were never submitted, so they neither cost nor save.
 SPEND_OUTCOMES = ("ok", "failed", "cancelled", CACHE)
@@ -75,7 +76,7 @@ def cumulative_spend(df: pd.DataFrame, by: str = "experiment") -> Figure:
     return fig
 
 
-def _step(ax, when: pd.Series, cost: pd.Series, **style) -> None:
+def _step(ax: Axes, when: pd.Series, cost: pd.Series, **style: object) -> None:
     """One cumulative-spend step line, starting at $0 just before its first run."""
     order = np.argsort(when.to_numpy(), kind="stable")
     times = when.to_numpy()[order]

@@ -7,7 +7,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ._common import check_runs, fresh_ok, label, matches, new_figure, ordered_values, require_rows, value_label
@@ -25,9 +24,8 @@ def metric_vs_param(df: pd.DataFrame, metric: str = "qc_motion", param: str = "c
     """``metric`` against ``param``: one line per value of ``hue``, each point the mean over the ok runs
     (repeats and any other parameters) at that value, with ``error`` bars (95 % CI or ±1 SE; the
     legend says which). Cache hits are left out: they repeat their source clip's metrics.
-
-    The corner note gives the one-way F ratio of ``param`` (variance between its values' means ÷
-    variance within them): near 1, ``param`` moves ``metric`` no more than repeats do."""
+    Bars that overlap suggest ``param`` moves ``metric`` no more than repeats do; for a test of
+    exactly that, see :func:`kling_lab.effect.effect`."""
     who = "metric_vs_param"
     if error not in ERRORS:
         raise ValueError(f"{who}: error must be one of {sorted(ERRORS)}, got {error!r}")
@@ -54,6 +52,7 @@ def metric_vs_param(df: pd.DataFrame, metric: str = "qc_motion", param: str = "c
         sizes.extend(n[shown].astype(int))
         offset = (i - (len(hues) - 1) / 2) * 0.04 * step  # dodge, so error bars do not hide each other
         ax.errorbar(x[shown] + offset, mean[shown], yerr=err[shown], marker="o", capsize=3,
+                    linestyle="-" if numeric else "none",  # no line between unordered categories
                     label=value_label(hue_value) if hue else metric)
     if not numeric:
         ax.set_xticks(x, [value_label(v) for v in values])
@@ -62,7 +61,6 @@ def metric_vs_param(df: pd.DataFrame, metric: str = "qc_motion", param: str = "c
     n_text = f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}–{max(sizes)}"
     ax.set_title(f"{metric} vs {param} (n = {n_text} runs per point)")
     ax.legend(title=f"{hue}: {ERRORS[error]}" if hue else ERRORS[error], fontsize=8, title_fontsize=8)
-    _note_f_ratio(ax, data, metric, param)
     return fig
 
 
@@ -79,21 +77,3 @@ def _mean_error(values: np.ndarray, error: str) -> tuple[float, float, int]:
 
 def _t975(dof: int) -> float:
     return _T975[dof - 1] if dof <= len(_T975) else 1.96
-
-
-def f_ratio(values: pd.Series, groups: pd.Series) -> float | None:
-    """One-way ANOVA F of ``values`` grouped by ``groups``; None if it is undefined (1 group, no spread)."""
-    grouped = values.groupby(groups, sort=False)
-    k, n = grouped.ngroups, len(values)
-    if k < 2 or n <= k:
-        return None
-    within = float(((values - grouped.transform("mean")) ** 2).sum()) / (n - k)
-    between = float((grouped.size() * (grouped.mean() - values.mean()) ** 2).sum()) / (k - 1)
-    return None if within == 0 else between / within
-
-
-def _note_f_ratio(ax: Axes, data: pd.DataFrame, metric: str, param: str) -> None:
-    f = f_ratio(data[metric].astype(float), data[param])
-    if f is not None:
-        ax.text(0.01, 0.98, f"F = {f:.1f} ({param}: between ÷ within-value variance)", transform=ax.transAxes,
-                va="top", fontsize=8, color="0.3")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import NamedTuple
 
@@ -11,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ..errors import KlingLabError
 from ..frames import frame_strip
 from ..schema import PARAM_COLUMNS
 from ..store import RunStore
@@ -18,6 +20,8 @@ from ._common import check_runs, matches, new_figure, ordered_values, require_ro
 
 SHORT = {"negative_prompt": "neg", "cfg_scale": "cfg", "aspect_ratio": "aspect", "duration_s": "dur",
          "repeat": "rep", "prompt": "prompt"}
+log = logging.getLogger(__name__)
+
 GAP_PX = 6  # white rows between the strips stacked in one cell
 PX_PER_INCH = 110
 
@@ -27,10 +31,11 @@ def contact_sheet(df: pd.DataFrame, rows: str = "cfg_scale", cols: str = "aspect
                   store: RunStore | str | os.PathLike[str] | None = None) -> Figure:
     """A grid with one panel per (``rows`` value, ``cols`` value): the frame strips (``n`` frames at equal
     steps of the clip, :func:`kling_lab.frames.frame_strip`) of up to ``max_runs`` ok clips there, stacked
-    and labelled by whatever else varies (negative prompt, repeat…). Each distinct video is shown once.
+    and labelled by whatever else varies (negative prompt, repeat…). Each distinct video is shown once;
+    a video that is missing or unreadable is left out with a warning.
 
-    Strips are cached next to the videos. ``store`` resolves relative ``video_path`` values (and fetches
-    a remote store's videos); the default store is used when they are absolute already."""
+    Strips are cached next to the videos. ``store``: the store the runs come from, needed when its
+    videos are remote (they are fetched into the local cache); local absolute paths work without it."""
     who = "contact_sheet"
     check_runs(df, [rows, cols, "status", "video_path", *PARAM_COLUMNS], who)
     ok = df[(df["status"] == "ok") & df["video_path"].notna()]
@@ -54,9 +59,10 @@ def contact_sheet(df: pd.DataFrame, rows: str = "cfg_scale", cols: str = "aspect
         if cell:
             _draw(ax, cell, n=n)
         else:
-            ax.text(0.5, 0.5, "no ok run", ha="center", va="center", transform=ax.transAxes, color="0.4")
+            ax.text(0.5, 0.5, "no ok clip", ha="center", va="center", transform=ax.transAxes, color="0.4")
             ax.set_facecolor("0.93")
-            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xticks([])
+            ax.set_yticks([])
             ax.set_xlabel("time in clip")
         ax.set_ylabel(f"{rows} = {value_label(row_values[r])}", fontsize=9)
         if r == 0:
@@ -74,26 +80,39 @@ class _Cell(NamedTuple):
 
 def _cell(runs: pd.DataFrame, varying: list[str], n: int, max_runs: int, height: int,
           store: RunStore) -> _Cell | None:
-    """The stacked strips of up to ``max_runs`` runs and what labels them; None if there is no run."""
-    if runs.empty:
+    """The stacked strips of up to ``max_runs`` runs and what labels them; None if no clip can be shown."""
+    runs = runs.sort_values(varying or ["video_path"], kind="stable")
+    strips, kept = [], []
+    for position, path in enumerate(runs["video_path"]):  # by position: the index may repeat labels
+        if len(strips) == max_runs:
+            break
+        strip = _strip(store, path, n, height)
+        if strip is not None:
+            strips.append(strip)
+            kept.append(position)
+    if not strips:
         return None
-    runs = runs.sort_values([c for c in varying if c in runs.columns] or ["video_path"], kind="stable")
-    runs = runs.head(max_runs)
-    strips = [_strip(store, path, n, height) for path in runs["video_path"]]
+    runs = runs.iloc[kept]
     width = max(s.shape[1] for s in strips)
     canvas = np.full((len(strips) * (height + GAP_PX) - GAP_PX, width, 3), 255, dtype=np.uint8)
     for i, strip in enumerate(strips):
         canvas[i * (height + GAP_PX): i * (height + GAP_PX) + height, : strip.shape[1]] = strip
     labels = [" · ".join(f"{SHORT.get(c, c)} {value_label(row[c], 18)}" for c in varying) or f"run {i + 1}"
               for i, (_, row) in enumerate(runs.iterrows())]
-    seconds = runs["video_duration_s"] if "video_duration_s" in runs.columns else runs["duration_s"]
-    durations = seconds.fillna(runs["duration_s"].astype(float)).astype(float).tolist()
-    return _Cell(canvas, labels, durations, {s.shape[1] for s in strips})
+    durations = runs["duration_s"].astype(float)
+    if "video_duration_s" in runs.columns:  # the probed length, when known
+        durations = runs["video_duration_s"].fillna(durations)
+    return _Cell(canvas, labels, durations.tolist(), {s.shape[1] for s in strips})
 
 
-def _strip(store: RunStore, video_path: str, n: int, height: int) -> np.ndarray:
-    """The cached frame strip of one video as an RGB array exactly ``height`` px tall."""
-    with Image.open(frame_strip(store.video_file(video_path), n=n, height=height)) as image:
+def _strip(store: RunStore, video_path: str, n: int, height: int) -> np.ndarray | None:
+    """The cached frame strip of one video as an RGB array exactly ``height`` px tall (None if unreadable)."""
+    try:
+        path = frame_strip(store.video_file(video_path), n=n, height=height)
+    except (OSError, KlingLabError) as exc:  # missing file, failed fetch, not a video
+        log.warning("contact_sheet: leaving out %s: %s", video_path, exc)
+        return None
+    with Image.open(path) as image:
         image = image.convert("RGB")
         if image.height != height:  # a strip cached earlier at another size
             image = image.resize((round(image.width * height / image.height), height))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ._common import (OUTCOME_COLORS, OUTCOMES, check_runs, label, legend_outside, matches, new_figure, ordered_values, outcomes,
-                      value_label)
+from ._common import (OUTCOME_COLORS, OUTCOMES, check_runs, label, legend_outside, matches, new_figure, ordered_values,
+                      outcomes, value_label)
 
 
 def status_summary(df: pd.DataFrame, by: str = "experiment") -> Figure:
@@ -21,7 +22,8 @@ def status_summary(df: pd.DataFrame, by: str = "experiment") -> Figure:
     failed = df.loc[outcome.isin(["failed", "cancelled"]), "error_type"] if "error_type" in df.columns else None
     has_errors = failed is not None and len(failed) > 0
     fig = new_figure(11.0 if has_errors else 7.0, max(2.5, 0.45 * len(groups) + 1.5))
-    ax = fig.add_subplot(1, 2, 1) if has_errors else fig.add_subplot()
+    grid = fig.add_gridspec(1, 2 if has_errors else 1, width_ratios=[3, 2] if has_errors else [1])
+    ax = fig.add_subplot(grid[0, 0])
     y = np.arange(len(groups))
     left = np.zeros(len(groups))
     for name in (o for o in OUTCOMES if (outcome == o).any()):
@@ -37,11 +39,11 @@ def status_summary(df: pd.DataFrame, by: str = "experiment") -> Figure:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     legend_outside(ax, title="outcome")
     if has_errors:
-        _error_panel(fig.add_subplot(1, 2, 2), failed.fillna("(no error_type)"))
+        _error_panel(fig.add_subplot(grid[0, 1]), failed.fillna("(no error_type)"))
     return fig
 
 
-def _error_panel(ax, error_types: pd.Series) -> None:
+def _error_panel(ax: Axes, error_types: pd.Series) -> None:
     """Counts of failed and cancelled runs by error_type, most frequent on top."""
     counts = error_types.astype(str).value_counts()
     bars = ax.barh(np.arange(len(counts)), counts.to_numpy(), color=OUTCOME_COLORS["failed"])
