@@ -6,6 +6,7 @@ The public API is re-exported here; everything else is private to its module.
 from ._version import __version__
 from .api import resume, resume_async, run, run_async
 from .backfill import backfill
+from .views import ab, compare, load_votes, plot_win_rates, report, win_rates
 from .errors import (BackendConfigError, BackendError, DownloadError, InvalidInput, InvalidRequest,
                      KlingLabError, SweepFileError)
 from .request import ENDPOINT, KlingRequest
@@ -30,6 +31,12 @@ __all__ = [
     "RunStore",
     "load_runs",
     "backfill",
+    "compare",
+    "ab",
+    "load_votes",
+    "win_rates",
+    "plot_win_rates",
+    "report",
     "KlingLabError",
     "InvalidInput",
     "InvalidRequest",

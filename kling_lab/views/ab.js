@@ -15,6 +15,10 @@ const CHOICES = [
 function side(name, info, base, clock) {
   const node = h("div", "kl-card kl-side");
   node.append(h("div", "kl-title", name));
+  if (!info.src) {
+    node.append(h("div", "kl-empty", info.missing || "no video"));
+    return node;
+  }
   const media = h("div", "kl-media");
   media.append(makeVideo(clock, mediaUrl(info.src, base), mediaUrl(info.poster, base), () => {
     node.append(h("div", "kl-flag", "the browser could not load this video"));
@@ -49,7 +53,8 @@ export default {
       b.addEventListener("click", () => vote(choice));
       buttons.append(b);
     }
-    const keys = h("div", "kl-help", "keys (click the widget first): ← left · → right · ↓ tie · b both bad · space play/pause");
+    const keys = h("div", "kl-help",
+      "keys (click the widget first): ← left · → right · ↓ tie · b both bad · space play/pause");
     const last = h("div", "kl-last");
     const message = h("div", "kl-message");
     root.append(head, prompt, facts, pairBox, controlRow(clock), buttons, keys, last, message);
@@ -58,7 +63,8 @@ export default {
     const drawText = () => {
       const pair = model.get("pair") || {};
       const p = model.get("progress") || {};
-      head.textContent = `Blind A/B on ${model.get("by")}: which video is better? · ${p.done || 0} / ${p.total || 0} voted`;
+      const count = `${p.done || 0} / ${p.total || 0} voted`;
+      head.textContent = `Blind A/B on ${model.get("by")}: which video is better? · ${count}`;
       prompt.textContent = pair.prompt ? `prompt: ${pair.prompt}` : "";
       facts.textContent = pair.facts || "";
       last.textContent = lastText(model.get("last"));

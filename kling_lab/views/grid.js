@@ -128,7 +128,9 @@ export function renderGrid(el, model) {
   const grid = model.get("grid");
   const head = h("div", "kl-head");
   head.append(h("span", "kl-summary", grid.summary));
-  if (grid.same_prompt && grid.base_prompt) head.append(h("div", "kl-prompt kl-shared", `prompt: ${grid.base_prompt}`));
+  if (grid.same_prompt && grid.base_prompt) {
+    head.append(h("div", "kl-prompt kl-shared", `prompt (the same in every cell): ${grid.base_prompt}`));
+  }
   else if (grid.base_prompt) head.append(h("div", "kl-base", `diff against: ${grid.base_prompt}`));
   const controls = controlRow(clock);
   controls.append(diffToggle(model, root));

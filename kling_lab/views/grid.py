@@ -14,7 +14,7 @@ from typing import Any, Literal, Mapping
 import pandas as pd
 
 from ..errors import InvalidInput
-from ..schema import PARAM_COLUMNS
+from ..schema import PARAM_COLUMNS, STATUSES
 from ..store import RunStore
 from . import labels, promptdiff, values
 from .sources import Source, locate
@@ -40,7 +40,8 @@ def summary_text(runs: pd.DataFrame) -> str:
     if runs.empty:
         return "no runs"
     counts = runs["status"].value_counts()
-    parts = [f"{len(runs)} runs"] + [f"{n} {status}" for status, n in counts.items()]
+    order = sorted(counts.index, key=lambda s: (STATUSES.index(s) if s in STATUSES else len(STATUSES), str(s)))
+    parts = [f"{len(runs)} runs"] + [f"{counts[status]} {status}" for status in order]
     return " · ".join(parts) + f" · ${runs['cost_usd'].fillna(0).sum():.2f} spent"
 
 
@@ -82,13 +83,13 @@ def _cell(record: dict[str, Any], facets: list[str], rows: str | None, cols: str
           source: Source, store: RunStore) -> dict[str, Any]:
     video = locate(store, record.get("video_path"))
     cell = labels.card(record, facet_columns=facets, video=video)
-    playable = video is not None and cell["error"] is None
+    playable = video if cell["error"] is None else None
     cell.update(
         row=values.key(record.get(rows) if rows else None),
         col=values.key(record.get(cols) if cols else None),
         params={c: values.key(record.get(c)) for c in FILTER_COLUMNS},
-        src=source.video(video) if playable and video is not None else None,
-        poster=source.poster(video) if playable and video is not None else None,
+        src=source.video(playable) if playable else None,
+        poster=source.poster(playable) if playable else None,
     )
     return cell
 

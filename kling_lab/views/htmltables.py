@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any, Sequence
 
 import pandas as pd
 
-from ..qc import METRICS
-from ..schema import PARAM_COLUMNS
-from .labels import failure_text, metric_name
+from ..schema import PARAM_COLUMNS, QC_COLUMNS
+from .labels import failure_text, metric_docs, metric_name
 from .values import label, py
 
 LATENCY_COLUMNS = ["queue_s", "inference_s", "total_s", "download_s"]
+_NUMBER = re.compile(r"\$?-?[\d.]+(e[-+]?\d+)?")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, titles: Sequence[str] | None = None,
           bad: Sequence[bool] | None = None) -> str:
     """An HTML table; every header, title and cell is escaped; numbers are right-aligned."""
     def cell(value: Any) -> str:
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return f'<td class="kl-num">{html.escape(str(value))}</td>' if numeric else f"<td>{html.escape(str(value))}</td>"
+        text = html.escape(str(value))
+        return f'<td class="kl-num">{text}</td>' if _NUMBER.fullmatch(text) else f"<td>{text}</td>"
 
     head = "".join(f'<th title="{html.escape(t, quote=True)}">{html.escape(h)}</th>'
                    for h, t in zip(headers, titles or [""] * len(headers)))
@@ -61,11 +62,12 @@ def params_table(runs: pd.DataFrame) -> str:
 
 def metrics_table(runs: pd.DataFrame, facets: Sequence[str]) -> str:
     """QC metrics of the ok runs, numbered as in the parameter table (headers explain each metric)."""
-    columns = [c for c in METRICS if c in runs]
+    columns = [c for c in QC_COLUMNS if c in runs]
     keys = [*facets, "repeat"] if "repeat" not in facets else list(facets)
     rows = [[i, *(label(r.get(c)) for c in keys), *(_num(r.get(c), "{:.3g}") for c in columns)]
             for i, r in enumerate(runs.to_dict("records"), 1) if r.get("status") == "ok"]
     if not rows:
         return '<p class="kl-note">No ok runs, so no metrics.</p>'
     headers = ["#", *keys, *(metric_name(c) for c in columns)]
-    return table(headers, rows, titles=["", *([""] * len(keys)), *(METRICS[c] for c in columns)])
+    docs = metric_docs()
+    return table(headers, rows, titles=["", *([""] * len(keys)), *(docs[metric_name(c)] for c in columns)])

@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..qc import METRICS
-from ..schema import PARAM_COLUMNS
+from ..schema import PARAM_COLUMNS, QC_COLUMNS
 from .values import label
 
 LATENCY = (("queue_s", "queue"), ("inference_s", "inference"), ("download_s", "download"))
@@ -52,11 +51,13 @@ def probe_text(row: Mapping[str, Any]) -> str:
 
 def metrics(row: Mapping[str, Any]) -> list[list[str]]:
     """``[[name, value], …]`` for the QC metrics this row has (meanings: ``metric_docs()``)."""
-    return [[metric_name(col), f"{row[col]:.3g}"] for col in METRICS if row.get(col) is not None]
+    return [[metric_name(col), f"{row[col]:.3g}"] for col in QC_COLUMNS if row.get(col) is not None]
 
 
 def metric_docs() -> dict[str, str]:
-    """Each metric's short name → its meaning (shown as a tooltip)."""
+    """Each metric's short name → its definition (``kling_lab.qc.METRICS``; PyAV loads on first call)."""
+    from ..qc import METRICS
+
     return {metric_name(col): doc for col, doc in METRICS.items()}
 
 

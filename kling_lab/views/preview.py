@@ -1,7 +1,8 @@
 """Small inline previews for notebooks that must travel: a downscaled H.264 re-encode as a data URI.
 
-A 5 s clip at ≤ 240 px and CRF 32 is some tens of KB (placeholders) to a few hundred KB (busy footage),
-so a 16-cell grid with ``embed=True`` adds up to a few MB to the saved notebook (versus a few KB per cell for referenced videos).
+A 5 s clip at ≤ 240 px and CRF 32 is some tens of KB (placeholders) to a few hundred KB (busy
+footage), so a 16-cell grid with ``embed=True`` adds up to a few MB to the saved notebook (versus
+a few KB per cell for referenced videos).
 """
 
 from __future__ import annotations

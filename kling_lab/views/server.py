@@ -16,9 +16,11 @@ import asyncio
 import secrets
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from aiohttp import web
+if TYPE_CHECKING:
+    from aiohttp import web
 
 HOST = "127.0.0.1"
 
@@ -31,7 +33,7 @@ class MediaServer:
         self._keys: dict[Path, str] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
+        self._runner: "web.AppRunner | None" = None
         self.port: int | None = None
 
     def url(self, path: str | Path) -> str:
@@ -65,7 +67,9 @@ class MediaServer:
             asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
 
-    async def _serve(self) -> tuple[web.AppRunner, int]:
+    async def _serve(self) -> tuple["web.AppRunner", int]:
+        from aiohttp import web  # imported when the first URL is asked for
+
         app = web.Application()
         app.router.add_get("/f/{key}/{name}", self._handle)  # also answers HEAD
         runner = web.AppRunner(app, access_log=None)
@@ -75,13 +79,14 @@ class MediaServer:
         port = runner.addresses[0][1]
         return runner, port
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: "web.Request") -> "web.StreamResponse":
+        from aiohttp import web
+
         path = self._files.get(request.match_info["key"])
         if path is None or not path.is_file():
             raise web.HTTPNotFound(text="not a registered file")
-        response = web.FileResponse(path, headers={"Cache-Control": "private, max-age=3600",
-                                                   "Access-Control-Allow-Origin": "*"})
-        return response
+        return web.FileResponse(path, headers={"Cache-Control": "private, max-age=3600",
+                                               "Access-Control-Allow-Origin": "*"})
 
 
 _SERVER: MediaServer | None = None

@@ -6,7 +6,8 @@ with ``compare(..., source=...)``:
 - ``"server"`` (default): a loopback aiohttp server in the kernel (``kling_lab.views.server``),
   started on demand, serving only the grid's files, with HTTP Range so the browser can scrub.
   Works whenever the browser runs on the kernel's machine (local JupyterLab / Notebook, VS Code).
-  It cannot work on a remote JupyterHub: the browser's 127.0.0.1 is not the kernel's.
+  It cannot work on a remote JupyterHub: the browser's 127.0.0.1 is not the kernel's. The URLs
+  live as long as the kernel: after reopening a saved notebook, re-run the cell.
 - ``"files"``: Jupyter's own ``<base_url>/files/<path>`` route, resolved in the browser against
   the page's Jupyter base URL. Works through a JupyterHub proxy (with Range: the default contents
   manager serves ``/files/`` with tornado's static handler), but only for stores *inside* the Jupyter
@@ -26,9 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 from urllib.parse import quote
 
-from ..frames import poster
 from ..store import RunStore
-from .preview import preview_data_uri
 from .server import media_server
 
 SourceName = Literal["server", "files"]
@@ -57,6 +56,8 @@ def locate(store: RunStore, video_path: str | None) -> Path | None:
 
 def poster_file(video: Path) -> Path | None:
     """A cached poster JPEG (middle frame) for ``video``; None if the file cannot be decoded."""
+    from ..frames import poster  # PyAV loads only when a view needs a poster
+
     try:
         return poster(video, at=0.5, max_side=480)
     except Exception:  # an unreadable clip still gets a cell; the browser reports its own error
@@ -104,6 +105,8 @@ class EmbedSource:
         self.max_side = max_side
 
     def video(self, path: Path) -> str:
+        from .preview import preview_data_uri
+
         return preview_data_uri(path, max_side=self.max_side)
 
     def poster(self, path: Path) -> str | None:

@@ -3,7 +3,8 @@
 //
 // The master clock is wall time (performance.now) while playing, not any one video, so a stalled
 // or broken clip never stops the others. Every TICK_MS, and on each video's `timeupdate`, a video
-// more than `tolerance` seconds away from the master time is re-seeked to it. Clips of different
+// more than `tolerance` seconds away from the master time is re-seeked to it (at most once per
+// SEEK_COOLDOWN_MS while playing, so a slow machine does not seek in a loop). Clips of different
 // lengths: the master runs to the longest duration; a shorter clip holds its last frame (clamp)
 // until the master loops back to 0 (loop on) or stops at the end (loop off).
 //
@@ -12,6 +13,7 @@
 const TICK_MS = 100;
 const END_EPS = 0.05; // seconds before a clip's end where it is held (avoids `ended` races)
 const PAUSED_TOLERANCE = 0.04; // paused videos are kept frame-accurate
+const SEEK_COOLDOWN_MS = 750; // after a drift correction, give a slow decoder time before the next one
 
 export function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -27,6 +29,7 @@ export class SyncClock {
     this.playing = false;
     this.videos = new Set();
     this._listeners = [];
+    this._seekedAt = new WeakMap(); // video → performance.now() of its last correction
     this._base = 0; // master time (s) at _anchor
     this._anchor = 0; // performance.now() when _base was taken
     this._timer = setInterval(() => this._tick(), TICK_MS);
@@ -138,7 +141,12 @@ export class SyncClock {
     const target = Math.min(t, end);
     const run = this.playing && t < end;
     const tolerance = run ? this.tolerance : PAUSED_TOLERANCE;
-    if (force || Math.abs(v.currentTime - target) > tolerance) v.currentTime = target;
+    const now = performance.now();
+    const cooling = run && now - (this._seekedAt.get(v) || -Infinity) < SEEK_COOLDOWN_MS;
+    if (force || (!cooling && Math.abs(v.currentTime - target) > tolerance)) {
+      v.currentTime = target;
+      this._seekedAt.set(v, now);
+    }
     if (run && v.paused) v.play().catch(() => {}); // autoplay refusals: the next tick retries
     if (!run && !v.paused) v.pause();
   }

@@ -1,0 +1,24 @@
+"""Views of the run log: compare grid, blind A/B votes and their win rates, static HTML report.
+
+=================  =========================================================================
+``compare``        side-by-side video grid faceted by two columns, synced playback (widget)
+``ab``             blind pairwise votes between arms of one parameter (widget)
+``load_votes``     the votes in a store as a DataFrame
+``win_rates``      per-arm win rates and Bradley–Terry strengths with bootstrap intervals
+``plot_win_rates`` a matplotlib Figure of that table
+``report``         a static HTML gallery of a sweep that opens from disk
+=================  =========================================================================
+
+Module map: ``grid`` (the faceted grid spec shared by compare and report), ``labels`` (cell text),
+``promptdiff``, ``values``, ``sources`` / ``server`` / ``preview`` (how the browser gets the
+videos), ``pairing`` + ``votes`` + ``winrates`` (A/B), ``htmltables`` (report tables), ``assets``
+(the ``.js`` / ``.css`` / ``.html`` files beside this module).
+"""
+
+from .ab import ABWidget, ab
+from .compare import CompareWidget, compare
+from .report import report
+from .votes import load_votes
+from .winrates import plot_win_rates, win_rates
+
+__all__ = ["compare", "CompareWidget", "ab", "ABWidget", "load_votes", "win_rates", "plot_win_rates", "report"]

@@ -1,0 +1,155 @@
+"""The compare widget built from real emulator sweeps: model state, sync wiring, sources, notebook size."""
+
+from __future__ import annotations
+
+import base64
+import os
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from views_helpers import standard_store, sweep_into
+
+from kling_lab.store import load_runs
+from kling_lab.views import CompareWidget, compare
+from kling_lab.views.sources import JUPYTER_FILES
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, emulator_session) -> Path:
+    root = tmp_path_factory.mktemp("compare") / "kling_runs"
+    standard_store(emulator_session, root)
+    return root
+
+
+def test_widget_state_cells_labels_filters(store):
+    w = compare(load_runs(store), store=store)
+    assert isinstance(w, CompareWidget)
+    state = w.get_state()
+    for trait in ("grid", "selection", "show_diff", "playing", "loop", "tolerance", "_esm", "_css"):
+        assert trait in state, trait
+    cells = w.grid["cells"]
+    assert len(cells) == 10 and w.grid["rows"] == "cfg_scale" and w.grid["cols"] == "aspect_ratio"
+    assert [f["column"] for f in w.grid["filters"]] == ["prompt", "negative_prompt", "sweep_id"]
+    ok = [c for c in cells if c["status"] == "ok"]
+    assert all(c["src"].startswith("http://127.0.0.1:") and c["poster"].endswith(".poster.jpg") for c in ok)
+    assert all(c["src"] is None and c["error"] for c in cells if c["status"] != "ok")
+    w.selection = {**w.selection, "negative_prompt": '""'}
+    assert len(w.visible_cells()) == 4
+
+
+def test_sync_controls_are_traits_the_js_reads(store):
+    w = compare(load_runs(store), store=store, tolerance=0.2)
+    esm = w._esm
+    assert "class SyncClock" in esm and "export default" in esm
+    for event in ("change:playing", "change:loop", "change:tolerance", "change:selection", "change:show_diff"):
+        assert event in esm, event
+    assert w.tolerance == 0.2 and w.loop is True and w.playing is False
+    sent = []
+    w.send = sent.append  # what the front end would receive
+    w.play()
+    assert w.playing is True
+    w.pause()
+    w.seek(2.5)
+    assert w.playing is False and sent == [{"type": "seek", "t": 2.5}]
+    w.show_diff = True
+    assert w.get_state()["show_diff"] is True
+
+
+def test_prompt_diff_marks_differing_prompts(store):
+    w = compare(load_runs(store), store=store)
+    assert w.grid["base_prompt"].startswith("a red fox trotting") and not w.grid["same_prompt"]
+    blocked = next(c for c in w.grid["cells"] if c["status"] == "failed")
+    assert ["+", "[blocked] "] in blocked["prompt_diff"] or any(op == "+" for op, _ in blocked["prompt_diff"])
+
+
+def test_served_videos_support_range_requests(store):
+    w = compare(load_runs(store), store=store)
+    url = next(c["src"] for c in w.grid["cells"] if c["src"])
+    request = urllib.request.Request(url, headers={"Range": "bytes=0-1023"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 206 and len(response.read()) == 1024
+
+
+def test_jupyter_files_source(store):
+    w = compare(load_runs(store), store=store, source="files", files_root=store.parent)
+    assert w.grid["base"] == JUPYTER_FILES
+    src = next(c["src"] for c in w.grid["cells"] if c["src"])
+    assert src.startswith("kling_runs/videos/") and src.endswith(".mp4")
+    with pytest.raises(ValueError, match="outside the Jupyter root"):
+        compare(load_runs(store), store=store, source="files", files_root=store / "runs")
+
+
+def test_embed_inlines_small_previews(store):
+    runs = load_runs(store)
+    w = compare(runs[runs["negative_prompt"] == ""], store=store, embed=True)
+    srcs = [c["src"] for c in w.grid["cells"] if c["src"]]
+    assert len(srcs) == 4 and all(s.startswith("data:video/mp4;base64,") for s in srcs)
+    assert all(len(base64.b64decode(s.split(",", 1)[1])) < 300_000 for s in srcs)
+
+
+def test_empty_selection_shows_a_message(store):
+    w = compare(load_runs(store).iloc[:0], store=store)
+    assert w.grid["cells"] == [] and w.grid["message"]
+
+
+SETUP = "import kling_lab.views as kv\nfrom kling_lab import load_runs\ndf = load_runs()\nlen(df)"
+
+
+def _saved_size(tmp_path: Path, name: str, cells: list[str], store: Path) -> int:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code) for code in cells]
+    env = {**os.environ, "KLING_LAB_STORE": str(store), "MPLBACKEND": "Agg"}
+    client = NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=env)  # a real ipykernel; the env points it at the test's store (no emulator needed)
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path.stat().st_size
+
+
+@pytest.mark.slow
+def test_saved_notebook_grows_little_with_a_16_video_grid(emulator, tmp_path):
+    store = tmp_path / "nb_store"
+    sweep_into(emulator, store, cfg_scale=[0.1, 0.4, 0.7, 1.0], aspect_ratio=["16:9", "9:16"],
+               negative_prompt=["blur", ""])
+    assert (load_runs(store)["status"] == "ok").sum() == 16
+    base = _saved_size(tmp_path, "base", [SETUP], store)
+    grid = _saved_size(tmp_path, "grid", [SETUP, "w = kv.compare(df)\nassert len(w.grid['cells']) == 16\nw"], store)
+    embed = _saved_size(tmp_path, "embed", [SETUP, "w = kv.compare(df, embed=True)\nw"], store)
+    print(f"saved notebook bytes: without grid {base}, 16-video grid {grid} (+{grid - base}), "
+          f"embed=True {embed} (+{embed - base})")
+    nb = nbformat.read(tmp_path / "grid.ipynb", as_version=4)
+    assert "application/vnd.jupyter.widget-state+json" in nb.metadata.get("widgets", {})  # the state was saved
+    assert grid - base <= 100_000
+    assert embed - base > grid - base + 16 * 10_000  # inlining is measurably bigger: the bound can fail
+
+
+@pytest.mark.browser
+def test_the_page_filters_toggles_diff_and_plays_in_sync(store):
+    from playwright.sync_api import sync_playwright
+    from views_helpers import launch_chromium, mount_widget
+
+    w = compare(load_runs(store), store=store)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            mount_widget(page, w)
+            assert page.locator("video").count() == 8 and page.locator(".kl-card.kl-status-failed").count() == 2
+            page.select_option("select[data-column='negative_prompt']", '""')
+            assert page.evaluate("window.klModel.get('selection').negative_prompt") == '""'
+            assert page.locator("video").count() == 4
+            page.check(".kl-diff-toggle input")
+            assert page.evaluate("window.klModel.get('show_diff')") is True
+            page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.readyState >= 1)",
+                                   timeout=20_000)
+            page.click("button.kl-play")
+            assert page.evaluate("window.klModel.get('playing')") is True
+            page.wait_for_function(
+                "[...document.querySelectorAll('video')].every(v => !v.paused && v.currentTime > 0.3)", timeout=20_000)
+            page.evaluate("window.klModel.set('playing', false)")  # Python's w.pause() arrives as a trait change
+            page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.paused)", timeout=5_000)
+        finally:
+            browser.close()

@@ -1,0 +1,72 @@
+"""Win rates and Bradley–Terry strengths recover a known ranking; no votes is a message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from kling_lab.views.winrates import NO_VOTES, bradley_terry, plot_win_rates, win_rates
+
+TRUE = {"weak": 1.0, "mid": 2.0, "strong": 4.0}
+
+
+def simulate(n: int, seed: int, tie_margin: float = 0.0) -> pd.DataFrame:
+    """Votes on random pairs of arms, decided by Bradley–Terry with the TRUE strengths."""
+    rng = np.random.default_rng(seed)
+    arms = list(TRUE)
+    rows = []
+    for _ in range(n):
+        a, b = rng.choice(arms, 2, replace=False)
+        p_left = TRUE[a] / (TRUE[a] + TRUE[b])
+        u = rng.random()
+        choice = "tie" if abs(u - p_left) < tie_margin else ("left" if u < p_left else "right")
+        rows.append({"by": "negative_prompt", "left_arm": a, "right_arm": b, "choice": choice})
+    return pd.DataFrame(rows)
+
+
+def test_recovers_the_true_order_and_strengths():
+    table = win_rates(simulate(400, seed=7), n_boot=1000, seed=0)
+    assert list(table["arm"]) == ["strong", "mid", "weak"]
+    truth = {arm: s / sum(TRUE.values()) for arm, s in TRUE.items()}  # 1/7, 2/7, 4/7
+    for row in table.itertuples():
+        assert row.strength_low <= truth[row.arm] <= row.strength_high, row
+        assert row.win_rate_low <= row.win_rate <= row.win_rate_high
+    assert table["strength"].sum() == pytest.approx(1.0)
+    assert (table["n"] == table["wins"] + table["losses"] + table["ties"]).all()
+
+
+def test_bootstrap_is_seedable():
+    votes = simulate(100, seed=1)
+    assert win_rates(votes, seed=5).equals(win_rates(votes, seed=5))
+
+
+def test_ties_and_both_bad_count_half():
+    votes = pd.DataFrame({"by": "x", "left_arm": ["a", "a", "b"], "right_arm": ["b", "b", "a"],
+                          "choice": ["left", "tie", "both_bad"]})
+    table = win_rates(votes, n_boot=50).set_index("arm")
+    assert table.loc["a", "wins"] == 1 and table.loc["a", "ties"] == 2 and table.loc["a", "both_bad"] == 1
+    assert table.loc["a", "win_rate"] == pytest.approx((1 + 1) / 3)
+    assert table.loc["b", "win_rate"] == pytest.approx(1 / 3)
+
+
+def test_mm_matches_the_closed_form_for_two_arms():
+    wins = np.array([[0.0, 30.0], [10.0, 0.0]])
+    counts = np.array([[0.0, 40.0], [40.0, 0.0]])
+    p = bradley_terry(wins, counts, prior=0.0)
+    assert p[0] / p[1] == pytest.approx(3.0)  # the MLE odds are the win ratio
+
+
+def test_no_votes_is_a_clear_message():
+    empty = pd.DataFrame(columns=["by", "left_arm", "right_arm", "choice"])
+    table = win_rates(empty)
+    assert table.empty and table.attrs["message"] == NO_VOTES
+    fig = plot_win_rates(table)
+    assert isinstance(fig, Figure) and NO_VOTES in fig.axes[0].texts[0].get_text()
+
+
+def test_plot_has_error_bars_per_arm(tmp_path):
+    fig = plot_win_rates(win_rates(simulate(60, seed=2), n_boot=200))
+    assert len(fig.axes) == 2
+    fig.savefig(tmp_path / "win_rates.png")
