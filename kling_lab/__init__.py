@@ -6,6 +6,8 @@ The public API is re-exported here; everything else is private to its module.
 from ._version import __version__
 from .api import resume, resume_async, run, run_async
 from .backfill import backfill
+from .effect import Effect, effect
+from .notebooks import run_grid
 from .views import ab, compare, load_votes, plot_win_rates, report, win_rates
 from .errors import (BackendConfigError, BackendError, DownloadError, InvalidInput, InvalidRequest,
                      KlingLabError, SweepFileError)
@@ -31,6 +33,9 @@ __all__ = [
     "RunStore",
     "load_runs",
     "backfill",
+    "effect",
+    "Effect",
+    "run_grid",
     "compare",
     "ab",
     "load_votes",

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from .backends import Backend, get_backend
 from .errors import BackendConfigError
+from .nbcontext import with_notebook_defaults
 from .runner import RunOptions, RunResult, Runner
 from .store import RunStore
 from .sweep import Sweep
@@ -58,6 +59,7 @@ def make_runner(backend: str | Backend | None = "emulator", store: RunStore | st
     if name == "fal" and options.get("max_cost_usd") is None:
         options["max_cost_usd"] = FAL_DEFAULT_CAP_USD
     options.setdefault("media_hook", default_media_hook)
+    options = with_notebook_defaults(options)  # tags from a run_grid notebook, if any
     run_options = RunOptions(**options)  # validate before any backend starts
     resolved = get_backend(backend, **dict(backend_options or {}))
     return Runner(resolved, store, run_options)

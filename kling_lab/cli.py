@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules that add their own subcommands: each has ``add_parser(subparsers)`` which calls
 # ``sub.add_parser(...)`` and ``set_defaults(func=...)`` (func takes the args, returns an exit code).
-EXTRA_COMMAND_MODULES: list[str] = ["cli_store", "cli_backfill", "cli_report"]
+EXTRA_COMMAND_MODULES: list[str] = ["cli_store", "cli_backfill", "cli_report", "cli_notebooks"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,17 +6,12 @@ spread between settings of one parameter with the spread between repeats of a se
     print(kl.effect(df, "cfg_scale", "qc_motion"))
     # cfg_scale changed qc_motion by 11.8 (0.25 → 0.75); repeats differ by 0.6 (SD); p = 0.0002 …
 
-Runs are grouped in *cells* (one setting of ``param`` within one combination of the other inputs
-that vary, the *strata*). With ``d_ij`` the difference between runs ``i`` and ``j`` (``|x_i − x_j|``
-for a ``qc_*`` column; the signature distance for ``"signature"``) and ``SS(G) = Σ_groups
-Σ_{i<j in group} d_ij² / n_group``, the statistic is the pseudo-F of PERMANOVA (the ANOVA F for a
-scalar metric)::
-
-    F = ((SS(strata) − SS(cells)) / df_between) / (SS(cells) / df_within)
-
-Its null distribution comes from shuffling the ``param`` labels within each stratum, so another
-input that varies cannot pose as an effect of ``param``. ``p = (1 + #{F_perm ≥ F}) / (1 + N)``.
-Only ``ok`` runs that are not cache hits count (a cache hit is the same video again).
+Runs are grouped in *cells*: one setting of ``param`` within one combination of the other inputs
+that vary (the *strata*). The test (:mod:`kling_lab.permutation`) is PERMANOVA's pseudo-F: the ANOVA F
+of a ``qc_*`` column, or its analogue on the distances between clips for ``"signature"``. Its null
+distribution comes from shuffling the ``param`` settings within each stratum, so another input that
+varies cannot pose as an effect of ``param``; small designs are tested exactly (every labelling once).
+Only ``ok`` runs count, and each clip once (a cache hit is its source's clip again: one of them is kept).
 """
 
 from __future__ import annotations
@@ -30,6 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from .errors import InvalidInput
+from .permutation import DistanceSS, Labels, ScalarSS, SumOfSquares, permutation_test
 
 SETTING_COLUMNS = ("prompt", "negative_prompt", "cfg_scale", "aspect_ratio", "duration_s")
 DistanceMetric = Callable[[list[str]], NDArray[np.float64]]
@@ -55,16 +51,18 @@ class Effect:
     levels: tuple[Any, ...]
     n: dict[Any, int]  # runs per setting
     means: dict[Any, float] | None  # scalar: per setting, averaged over strata; distance: None
-    change: float  # scalar: mean of the last setting − the first (2 settings) or max − min; distance: between − within
-    between: float  # scalar: SD of the setting means; distance: mean distance between runs of different settings
+    change: float  # scalar: last setting's mean − first's (2 settings), else max − min; distance: between−within
+    between: float  # scalar: SD of the setting means; distance: mean distance between runs at different settings
     within: float  # scalar: pooled SD of repeats; distance: mean distance between repeats
     effect_size: float  # scalar: |change| / within SD; distance: (between − within) / within
     eta_squared: float  # share of the variation (within strata) that lies between settings
     statistic: float  # pseudo-F
     p_value: float
-    n_permutations: int
+    n_permutations: int  # labellings compared: all of them when ``exact``, else random shuffles
+    exact: bool  # True when the design has at most ``n_permutations`` labellings: each was used once
     strata: tuple[str, ...]
-    arrangements: int  # distinct shuffles of the labels: p cannot go below 1 / arrangements
+    arrangements: int  # distinct labellings of the runs' settings (shuffled within strata)
+    min_p: float  # the smallest p this design can give: labellings as extreme as the most extreme one
     alpha: float = 0.05
     _x: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     _y: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -75,30 +73,32 @@ class Effect:
         return self.p_value <= self.alpha
 
     def __str__(self) -> str:
-        if self.kind == "scalar":
-            first, last = self._extremes()
-            by = f"by {_num(self.change)}" if len(self.levels) == 2 else \
-                f"by up to {_num(self.change)} across {len(self.levels)} settings"
-            where = f"; compared within each {', '.join(self.strata)}" if self.strata else ""
-            head = (f"{self.param} changed {self.metric} {by} ({_level(first)} → {_level(last)}{where}); "
-                    f"repeats differ by {_num(self.within)} (SD)")
-            what = self.metric
-        else:
-            where = f", within each {', '.join(self.strata)}" if self.strata else ""
-            head = (f"{self.param} and the {self.metric}: runs of different settings are {_num(self.between)} apart"
-                    f"{where}, repeats {_num(self.within)} (mean distance)")
-            what = f"the {self.metric}"
-        p = f"p = {self.p_value:.2g} ({self.n_permutations} permutations)"
-        if self.significant:
-            verdict = f"{self.param} matters more than run-to-run variation."
-        else:
-            verdict = (f"no evidence that {self.param} changes {what} more than repeats do: the differences "
-                       "between settings are within run-to-run variation.")
-        text = f"{head}; {p} → {verdict}"
-        if 1 / self.arrangements > self.alpha:
-            text += (f" (Only {self.arrangements} distinct shuffles of these runs exist, so p cannot go below "
-                     f"{1 / self.arrangements:.2g}: add repeats for a test that can conclude.)")
+        how = f"exact, all {self.n_permutations} arrangements" if self.exact else f"{self.n_permutations} permutations"
+        text = f"{self._observed()}; p = {self.p_value:.2g} ({how}) → {self._verdict()}"
+        if self.min_p > self.alpha:
+            text += (f" (With {len(self._x)} runs in {len(self.levels)} settings p cannot go below {self.min_p:.2g}, "
+                     "whatever the videos: add repeats for a test that can conclude.)")
         return text
+
+    def _observed(self) -> str:
+        """What changed between settings and how much repeats differ, in the metric's units."""
+        if self.kind == "distance":
+            where = f", within each {', '.join(self.strata)}" if self.strata else ""
+            return (f"{self.param} changed the {self.metric}: runs at different settings are {_num(self.between)} "
+                    f"apart{where}, repeats {_num(self.within)} (mean distance)")
+        first, last = self._extremes()
+        by = f"by {_num(self.change)}" if len(self.levels) == 2 else \
+            f"by up to {_num(self.change)} across {len(self.levels)} settings"
+        where = f"; compared within each {', '.join(self.strata)}" if self.strata else ""
+        return (f"{self.param} changed {self.metric} {by} ({_level(first)} → {_level(last)}{where}); "
+                f"repeats differ by {_num(self.within)} (SD)")
+
+    def _verdict(self) -> str:
+        if self.significant:
+            return f"{self.param} matters more than run-to-run variation."
+        what = self.metric if self.kind == "scalar" else f"the {self.metric}"
+        return (f"no evidence that {self.param} changes {what} more than repeats do: the differences between "
+                "settings are within run-to-run variation.")
 
     def _extremes(self) -> tuple[Any, Any]:
         assert self.means is not None
@@ -137,71 +137,49 @@ def effect(runs: pd.DataFrame, param: str = "cfg_scale", metric: str = "qc_motio
     ``metric``: a numeric column (``qc_motion``, ...) or a name in :data:`DISTANCE_METRICS`
     (``"signature"``: see :mod:`kling_lab.signature`). ``within``: the other inputs to hold fixed
     (default: every input in :data:`SETTING_COLUMNS` that varies in ``runs``; ``[]`` for none).
-    Needs at least two settings and two runs of every setting (cell). ``store`` resolves
-    store-relative ``video_path`` values for distance metrics.
+    Needs at least two settings and two runs of every setting (cell). ``n_permutations``: random
+    shuffles, or fewer when the design has fewer distinct labellings (then all, an exact test).
+    ``store`` resolves store-relative ``video_path`` values for distance metrics.
     """
     if n_permutations < 1:
         raise InvalidInput(f"n_permutations must be >= 1, got {n_permutations}")
     kind: Literal["scalar", "distance"] = "distance" if metric in DISTANCE_METRICS else "scalar"
-    df = _usable(runs, param, metric, kind)
-    strata = _strata(df, param, within)
-    level_codes, levels = pd.factorize(df[param], sort=True)
-    stratum_codes = df.groupby(list(strata), dropna=False, sort=True).ngroup().to_numpy() if strata \
-        else np.zeros(len(df), dtype=np.int64)
-    stratum_names = _stratum_names(df, strata)
-    _check_design(df, param, level_codes, stratum_codes, levels, stratum_names)
-
+    df = _observations(runs, param, metric, kind)
+    design = _Design.of(df, param, _strata(df, param, within), identity=metric if kind == "scalar" else "video_path")
+    labels = design.labels
     if kind == "scalar":
-        values = df[metric].to_numpy(dtype=np.float64)
-        ss = _ScalarSS(values - values.mean())
+        values = design.frame[metric].to_numpy(dtype=np.float64)
+        ss: SumOfSquares = ScalarSS(values)
     else:
-        distances = DISTANCE_METRICS[metric](_video_paths(df, store))
+        distances = DISTANCE_METRICS[metric](_video_paths(design.frame, store))
         values = _principal_coordinate(distances)
-        ss = _DistanceSS(distances)
-    n_levels = len(levels)
-    cells = stratum_codes * n_levels + level_codes
-    n_cells = int(stratum_codes.max() + 1) * n_levels
-    ss_strata = float(ss(stratum_codes[None, :], int(stratum_codes.max() + 1))[0])
-    ss_cells = float(ss(cells[None, :], n_cells)[0])
-    df_between = sum(len(np.unique(level_codes[stratum_codes == s])) - 1 for s in np.unique(stratum_codes))
-    df_within = len(df) - len(np.unique(cells))
-    statistic = _pseudo_f(ss_strata, ss_cells, df_between, df_within)
+        ss = DistanceSS(distances)
+    test = permutation_test(ss, labels, n_permutations, seed)
 
-    rng = np.random.default_rng(seed)
-    tolerance = 1e-9 * max(ss_strata, 1e-300)
-    exceed = 0
-    for block in _blocks(n_permutations):
-        shuffled = _shuffle_within(level_codes, stratum_codes, block, rng)
-        exceed += int((ss(stratum_codes * n_levels + shuffled, n_cells) <= ss_cells + tolerance).sum())
-    p_value = (1 + exceed) / (1 + n_permutations) if ss_strata > 0 else 1.0
-
-    level_list = [_plain(v) for v in levels]
-    counts = {lv: int((level_codes == i).sum()) for i, lv in enumerate(level_list)}
-    eta = (ss_strata - ss_cells) / ss_strata if ss_strata > 0 else 0.0
     if kind == "scalar":
-        means = _balanced_means(values, level_codes, stratum_codes, level_list)
-        mean_values = np.array(list(means.values()))
-        change = (mean_values[1] - mean_values[0]) if n_levels == 2 else float(mean_values.max() - mean_values.min())
-        within_spread = math.sqrt(ss_cells / df_within)
-        between_spread = float(mean_values.std(ddof=1))
+        means = _balanced_means(values, labels, design.levels)
+        spread = np.array(list(means.values()))
+        change = float(spread[1] - spread[0]) if len(spread) == 2 else float(spread.max() - spread.min())
+        within_spread, between_spread = math.sqrt(test.ss_cells / test.df_within), float(spread.std(ddof=1))
         size = abs(change) / within_spread if within_spread > 0 else math.inf
     else:
         means = None
-        between_spread, within_spread = _mean_distances(distances, level_codes, stratum_codes)
+        between_spread, within_spread = _mean_distances(distances, labels)
         change = between_spread - within_spread
         size = change / within_spread if within_spread > 0 else math.inf
-    return Effect(param=param, metric=metric, kind=kind, levels=tuple(level_list), n=counts, means=means,
-                  change=float(change), between=between_spread, within=within_spread, effect_size=float(size),
-                  eta_squared=float(eta), statistic=statistic, p_value=float(p_value),
-                  n_permutations=n_permutations, strata=tuple(strata),
-                  arrangements=_arrangements(level_codes, stratum_codes), alpha=alpha,
-                  _x=level_codes.astype(np.int64), _y=np.asarray(values, dtype=np.float64),
-                  _stratum=tuple(stratum_names[stratum_codes]))
+    return Effect(param=param, metric=metric, kind=kind, levels=tuple(design.levels),
+                  n={lv: int((labels.level == i).sum()) for i, lv in enumerate(design.levels)}, means=means,
+                  change=change, between=between_spread, within=within_spread, effect_size=float(size),
+                  eta_squared=1 - test.ss_cells / test.ss_strata if test.ss_strata > 0 else 0.0,
+                  statistic=test.statistic, p_value=test.p_value, n_permutations=test.n_permutations,
+                  exact=test.exact, strata=design.strata, arrangements=labels.arrangements(), min_p=labels.min_p(),
+                  alpha=alpha, _x=labels.level, _y=np.asarray(values, dtype=np.float64),
+                  _stratum=tuple(design.stratum_names[labels.stratum]))
 
 
 # -- rows and design -------------------------------------------------------------------------
-def _usable(runs: pd.DataFrame, param: str, metric: str, kind: str) -> pd.DataFrame:
-    """The runs that are independent observations of ``metric`` (ok, not cache hits, measured)."""
+def _observations(runs: pd.DataFrame, param: str, metric: str, kind: str) -> pd.DataFrame:
+    """The runs that are independent observations of ``metric``: ok, measured, each clip once."""
     needed = [param, "video_path" if kind == "distance" else metric]
     missing = [c for c in needed if c not in runs.columns]
     if missing:
@@ -212,9 +190,10 @@ def _usable(runs: pd.DataFrame, param: str, metric: str, kind: str) -> pd.DataFr
     df = runs
     if "status" in df.columns:
         df = df[(df["status"] == "ok").fillna(False).astype(bool)]
-    if "cache_hit" in df.columns:
-        df = df[~df["cache_hit"].fillna(False).astype(bool)]
     df = df.dropna(subset=needed)
+    if "video_sha256" in df.columns:  # each clip once: a cache hit is its source's clip again
+        clip = df["video_sha256"]
+        df = df[clip.isna() | ~clip.duplicated()]
     if kind == "scalar" and not pd.api.types.is_numeric_dtype(df[metric]):
         raise InvalidInput(f"{metric!r} is not numeric; pass a qc_* column or one of {', '.join(DISTANCE_METRICS)}")
     return df.reset_index(drop=True)
@@ -230,110 +209,68 @@ def _strata(df: pd.DataFrame, param: str, within: str | Sequence[str] | None) ->
     return [c for c in names if c != param]
 
 
-def _stratum_names(df: pd.DataFrame, strata: list[str]) -> NDArray[np.object_]:
-    if not strata:
-        return np.array([""], dtype=object)
-    groups = df.groupby(strata, dropna=False, sort=True).size().index
-    keys = groups if isinstance(groups, pd.MultiIndex) else [(k,) for k in groups]
-    return np.array([", ".join(f"{c}={_level(v, 14)}" for c, v in zip(strata, key)) for key in keys], dtype=object)
+@dataclass(frozen=True)
+class _Design:
+    """The usable runs, sorted (the same runs always give the same p), with their settings and strata."""
 
+    frame: pd.DataFrame
+    levels: list[Any]  # the settings of ``param``, sorted
+    labels: Labels
+    stratum_names: NDArray[np.object_]  # "aspect_ratio='16:9'" per stratum ("" when nothing else varies)
+    strata: tuple[str, ...]
 
-def _check_design(df: pd.DataFrame, param: str, level_codes: NDArray[np.int64], stratum_codes: NDArray[np.int64],
-                  levels: Any, stratum_names: NDArray[np.object_]) -> None:
-    if len(levels) < 2:
-        found = f"only {param}={_level(_plain(levels[0]))}" if len(levels) else "no usable runs"
-        raise InvalidInput(f"{param}: an effect needs runs at two or more settings; found {found}")
-    cells = pd.crosstab(stratum_codes, level_codes)
-    for s, row in cells.iterrows():
-        for code, n in row.items():
-            if n == 1:
-                where = f" with {stratum_names[s]}" if stratum_names[s] else ""
-                raise InvalidInput(
-                    f"{param}={_level(_plain(levels[code]))}{where} has 1 run: comparing settings with repeats needs "
-                    "at least 2 runs of every setting, to see how much repeats alone differ (Kling has no "
-                    "seed). Run the sweep with repeats=2 or more, e.g. Sweep.grid(..., repeats=3).")
-    if not any((row > 0).sum() > 1 for _, row in cells.iterrows()):
-        raise InvalidInput(f"{param}: no combination of the other inputs has runs at two settings of {param}; "
-                           "pass within=[] to compare across them anyway")
+    @classmethod
+    def of(cls, df: pd.DataFrame, param: str, strata: list[str], identity: str) -> "_Design":
+        key = "run_id" if "run_id" in df.columns else identity
+        df = df.sort_values([param, *strata, key], kind="stable").reset_index(drop=True)
+        level, levels = pd.factorize(df[param], sort=True)
+        if strata:
+            grouped = df.groupby(strata, dropna=False, sort=True)
+            stratum = grouped.ngroup().to_numpy(dtype=np.int64)
+            keys = [k if isinstance(k, tuple) else (k,) for k in grouped.size().index]
+            names = [", ".join(f"{c}={_level(v, 14)}" for c, v in zip(strata, k)) for k in keys]
+        else:
+            stratum, names = np.zeros(len(df), dtype=np.int64), [""]
+        design = cls(df, [_plain(v) for v in levels],
+                     Labels(level.astype(np.int64), stratum, len(levels), len(names)),
+                     np.array(names, dtype=object), tuple(strata))
+        design.check(param)
+        return design
 
-
-# -- sums of squares -------------------------------------------------------------------------
-class _ScalarSS:
-    """Σ_groups Σ (x − mean)²  for each row of group ids (one row per labelling)."""
-
-    def __init__(self, x: NDArray[np.float64]) -> None:
-        self.x, self.total = x, float((x**2).sum())
-
-    def __call__(self, groups: NDArray[np.int64], n_groups: int) -> NDArray[np.float64]:
-        m = len(groups)
-        flat = (groups + np.arange(m)[:, None] * n_groups).ravel()
-        sums = np.bincount(flat, weights=np.tile(self.x, m), minlength=m * n_groups).reshape(m, n_groups)
-        counts = np.bincount(flat, minlength=m * n_groups).reshape(m, n_groups)
-        return self.total - (sums**2 / np.maximum(counts, 1)).sum(axis=1)
-
-
-class _DistanceSS:
-    """Σ_groups Σ_{i<j in group} d_ij² / n_group  for each row of group ids."""
-
-    def __init__(self, distances: NDArray[np.float64]) -> None:
-        self.d2 = distances**2
-
-    def __call__(self, groups: NDArray[np.int64], n_groups: int) -> NDArray[np.float64]:
-        onehot = (groups[:, :, None] == np.arange(n_groups)).astype(np.float64)  # (m, n, groups)
-        pair_sums = (onehot * np.matmul(self.d2, onehot)).sum(axis=1)  # ordered pairs: twice Σ_{i<j}
-        return (pair_sums / (2 * np.maximum(onehot.sum(axis=1), 1))).sum(axis=1)
-
-
-def _pseudo_f(ss_strata: float, ss_cells: float, df_between: int, df_within: int) -> float:
-    if ss_cells <= 0:
-        return math.inf if ss_strata > 0 else math.nan
-    return ((ss_strata - ss_cells) / df_between) / (ss_cells / df_within)
-
-
-def _blocks(total: int, size: int = 256) -> list[int]:
-    return [min(size, total - start) for start in range(0, total, size)]
-
-
-def _shuffle_within(levels: NDArray[np.int64], strata: NDArray[np.int64], m: int,
-                    rng: np.random.Generator) -> NDArray[np.int64]:
-    """``m`` copies of ``levels``, each shuffled independently within every stratum."""
-    out = np.tile(levels, (m, 1))
-    for s in np.unique(strata):
-        idx = np.flatnonzero(strata == s)
-        out[:, idx] = rng.permuted(out[:, idx], axis=1)
-    return out
-
-
-def _arrangements(levels: NDArray[np.int64], strata: NDArray[np.int64]) -> int:
-    """How many distinct labellings shuffling within strata can produce (a product of multinomials)."""
-    total = 1
-    for s in np.unique(strata):
-        counts = np.bincount(levels[strata == s])
-        ways = math.factorial(int(counts.sum()))
-        for c in counts:
-            ways //= math.factorial(int(c))
-        total *= ways
-    return total
+    def check(self, param: str) -> None:
+        """Raise :class:`InvalidInput` unless there are two settings and every cell has two runs or more."""
+        if len(self.levels) < 2:
+            found = f"only {param}={_level(self.levels[0])}" if self.levels else "no usable runs"
+            raise InvalidInput(f"{param}: an effect needs runs at two or more settings; found {found}")
+        counts = pd.crosstab(self.labels.stratum, self.labels.level)
+        for s, row in counts.iterrows():
+            for code, n in row.items():
+                if n == 1:
+                    where = f" with {self.stratum_names[s]}" if self.stratum_names[s] else ""
+                    raise InvalidInput(
+                        f"{param}={_level(self.levels[code])}{where} has 1 run: comparing settings with repeats "
+                        "needs at least 2 runs of every setting, to see how much repeats alone differ (Kling has "
+                        "no seed). Run the sweep with repeats=2 or more, e.g. Sweep.grid(..., repeats=3).")
+        if not ((counts > 0).sum(axis=1) > 1).any():
+            raise InvalidInput(f"{param}: no combination of the other inputs has runs at two settings of {param}; "
+                               "pass within=[] to compare across them anyway")
 
 
 # -- summaries -------------------------------------------------------------------------------
-def _balanced_means(values: NDArray[np.float64], levels: NDArray[np.int64], strata: NDArray[np.int64],
-                    names: list[Any]) -> dict[Any, float]:
+def _balanced_means(values: NDArray[np.float64], labels: Labels, levels: list[Any]) -> dict[Any, float]:
     """Per setting: the mean over strata of the cell means (so unequal strata do not tilt it)."""
-    frame = pd.DataFrame({"y": values, "level": levels, "stratum": strata})
+    frame = pd.DataFrame({"y": values, "level": labels.level, "stratum": labels.stratum})
     cell_means = frame.groupby(["level", "stratum"])["y"].mean().groupby(level="level").mean()
-    return {names[i]: float(cell_means[i]) for i in range(len(names))}
+    return {name: float(cell_means[i]) for i, name in enumerate(levels)}
 
 
-def _mean_distances(distances: NDArray[np.float64], levels: NDArray[np.int64],
-                    strata: NDArray[np.int64]) -> tuple[float, float]:
-    """Mean distance between runs of different settings (same stratum) and between repeats."""
+def _mean_distances(distances: NDArray[np.float64], labels: Labels) -> tuple[float, float]:
+    """Mean distance between runs of different settings (same stratum) and between repeats (same cell)."""
     upper = np.triu(np.ones_like(distances, dtype=bool), k=1)
-    same_stratum = strata[:, None] == strata[None, :]
-    same_level = levels[:, None] == levels[None, :]
-    between = distances[upper & same_stratum & ~same_level]
-    within = distances[upper & same_stratum & same_level]
-    return float(between.mean()), float(within.mean())
+    same_stratum = labels.stratum[:, None] == labels.stratum[None, :]
+    same_level = labels.level[:, None] == labels.level[None, :]
+    return (float(distances[upper & same_stratum & ~same_level].mean()),
+            float(distances[upper & same_stratum & same_level].mean()))
 
 
 def _principal_coordinate(distances: NDArray[np.float64]) -> NDArray[np.float64]:

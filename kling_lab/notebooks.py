@@ -12,10 +12,13 @@ lands in the grid's one store, whatever the template does. The environment, unli
 parameters, is not written into the notebook. A notebook that raises is reported and the grid goes
 on; its output notebook is kept, with the traceback.
 
-Secrets: a parameter whose name looks like a secret (key, token, ...) or whose value is the value
-of a secret-looking environment variable (``FAL_KEY``, ...) is refused before anything runs, and
-every executed notebook is searched for those values afterwards: a hit is redacted in place and
-raises :class:`SecretLeakError`.
+Secrets (see :mod:`kling_lab.leaks`): parameters that look like a secret are refused before anything
+runs, and every executed notebook is searched for the values of secret environment variables
+(``FAL_KEY``, ...) afterwards: a hit is redacted in place and raises :class:`SecretLeakError`.
+
+The templates in ``notebooks/`` hold no logic of their own; besides the public API they call the
+helpers at the end of this module (:func:`backend_options`, :func:`sweeps`, :func:`pick_sweep`,
+:func:`simulate_votes`).
 """
 
 from __future__ import annotations
@@ -29,26 +32,19 @@ import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from .errors import InvalidInput, KlingLabError
+from .errors import InvalidInput
+from .leaks import SecretLeakError, check_parameters, scrub_secrets
 from .nbcontext import kernel_env
-from .store import RunStore, default_store_path
+from .store import RunStore
 
 GridLike = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]] | str | os.PathLike[str] | None
 StoreLike = RunStore | str | os.PathLike[str] | None
 
-SECRET_NAME = re.compile(r"key|token|secret|passw|credential", re.IGNORECASE)
-FAL_KEY_SHAPE = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}:[0-9a-f]{32}", re.IGNORECASE)
-MIN_SECRET_LEN = 8  # shorter environment values ("1", "true") are not searched for
-REDACTED = "[REDACTED by kling_lab]"
 SUMMARY_COLUMNS = ["notebook", "parameters", "status", "error", "seconds", "runs", "usd"]
-
-
-class SecretLeakError(KlingLabError):
-    """A secret (e.g. ``FAL_KEY``) was found in an executed notebook; the file has been redacted."""
 
 
 # -- the grid --------------------------------------------------------------------------------
@@ -129,82 +125,7 @@ def _varying(sets: Sequence[Mapping[str, Any]]) -> list[str] | None:
     return [n for n in names if len({_canonical({"v": s.get(n)}) for s in sets}) > 1]
 
 
-# -- secrets ---------------------------------------------------------------------------------
-def secret_values() -> dict[str, str]:
-    """Environment variables whose name looks secret (``FAL_KEY``, ``*_TOKEN``, ...) → their values."""
-    found = {name: value for name, value in os.environ.items()
-             if SECRET_NAME.search(name) and len(value) >= MIN_SECRET_LEN}
-    key_id, key_secret = os.environ.get("FAL_KEY_ID"), os.environ.get("FAL_KEY_SECRET")
-    if key_id and key_secret:
-        found["FAL_KEY_ID:FAL_KEY_SECRET"] = f"{key_id}:{key_secret}"
-    return found
-
-
-def check_parameters(params: Mapping[str, Any]) -> None:
-    """Refuse parameters that could carry a secret into the notebook (papermill records them)."""
-    secrets = secret_values()
-    for name, value in params.items():
-        if SECRET_NAME.search(name):
-            raise InvalidInput(f"parameter {name!r}: names like key/token/secret are refused, because papermill "
-                               "writes parameters into the executed notebook. Secrets such as FAL_KEY reach the "
-                               "kernel through its environment; rename the parameter if it is not a secret.")
-        for text in _strings(value):
-            leaked = [env for env, secret in secrets.items() if secret in text]
-            if leaked or FAL_KEY_SHAPE.search(text):
-                what = f"the value of ${leaked[0]}" if leaked else "something shaped like a fal key"
-                raise InvalidInput(f"parameter {name!r} holds {what}; papermill would write it into the "
-                                   "executed notebook. Leave secrets in the environment.")
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple, set)):
-        for v in value:
-            yield from _strings(v)
-
-
-def scrub_secrets(path: str | os.PathLike[str]) -> list[str]:
-    """Redact every secret environment value found in the file at ``path``; return their variable names."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    found = []
-    for name, secret in secret_values().items():
-        forms = {secret, json.dumps(secret)[1:-1]}  # raw, and as escaped inside the notebook's JSON
-        if any(form in text for form in forms):
-            found.append(name)
-            for form in forms:
-                text = text.replace(form, REDACTED)
-    if found:
-        path.write_text(text, encoding="utf-8")
-    return found
-
-
 # -- running ---------------------------------------------------------------------------------
-def backend_options(backend: str, *, emulator_render_scale: float | None = None,
-                    emulator_queue_delay_s: float | None = None,
-                    emulator_service_time_s: float | None = None) -> dict[str, Any]:
-    """``backend_options`` for :func:`kling_lab.run` from a template's emulator parameters.
-
-    The settings configure the emulator this kernel starts; they are ignored for ``fal`` and when an
-    external emulator (``$KLING_LAB_EMULATOR``, e.g. ``kling-lab emulator``) is in use.
-    """
-    if backend != "emulator":
-        return {}
-    from .backends.emulator import EmulatorConfig
-    from .backends.emulator.service import external_emulator
-
-    if external_emulator() is not None:
-        return {}
-    settings = {"render_scale": emulator_render_scale, "queue_delay_s": emulator_queue_delay_s,
-                "service_time_s": emulator_service_time_s}
-    return {"config": EmulatorConfig(**{k: v for k, v in settings.items() if v is not None})}
-
-
 def default_out_dir(template: str | os.PathLike[str], grid: GridLike = None) -> Path:
     """``experiments/<name>``: the grid file's name if the grid is a file, else the template's."""
     source = grid if isinstance(grid, (str, os.PathLike)) else template
@@ -227,9 +148,9 @@ def run_grid(template: str | os.PathLike[str], grid: GridLike = None,
     if not template.is_file():
         raise InvalidInput(f"{template}: no such notebook")
     sets = load_grid(grid)
-    _check_template_parameters(template, sets)
     for params in sets:
         check_parameters(params)
+    _check_template_parameters(template, sets)
     out = Path(out_dir) if out_dir is not None else default_out_dir(template, grid)
     out.mkdir(parents=True, exist_ok=True)
     location = _store_location(store)
@@ -265,9 +186,9 @@ def _check_template_parameters(template: Path, sets: Sequence[Mapping[str, Any]]
 
 
 def _store_location(store: StoreLike) -> str:
-    root = store.root if isinstance(store, RunStore) else (store if store is not None else default_store_path())
-    text = os.fspath(root)
-    return text if "://" in text else str(Path(text).resolve())
+    """Where the kernels should write: an absolute directory (their cwd may differ) or the store's URL."""
+    resolved = RunStore.coerce(store)
+    return resolved.location if resolved.is_remote else str(Path(resolved.root).resolve())
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
@@ -337,5 +258,77 @@ def _summarise(records: Sequence[Mapping[str, Any]], store: RunStore) -> pd.Data
     return summary.astype({"notebook": "string", "parameters": "string", "status": "string", "error": "string"})
 
 
-__all__ = ["SecretLeakError", "backend_options", "check_parameters", "default_out_dir", "load_grid",
-           "notebook_name", "run_grid", "scrub_secrets", "secret_values"]
+# -- helpers the templates call ---------------------------------------------------------------
+def backend_options(backend: str, *, emulator_render_scale: float | None = None,
+                    emulator_queue_delay_s: float | None = None,
+                    emulator_service_time_s: float | None = None) -> dict[str, Any]:
+    """``backend_options`` for :func:`kling_lab.run` from a template's emulator parameters.
+
+    The settings configure the emulator this kernel starts; they are ignored for ``fal`` and when an
+    external emulator (``$KLING_LAB_EMULATOR``, e.g. ``kling-lab emulator``) is in use.
+    """
+    if backend != "emulator":
+        return {}
+    from .backends.emulator import EmulatorConfig
+    from .backends.emulator.service import external_emulator
+
+    if external_emulator() is not None:
+        return {}
+    settings = {"render_scale": emulator_render_scale, "queue_delay_s": emulator_queue_delay_s,
+                "service_time_s": emulator_service_time_s}
+    return {"config": EmulatorConfig(**{k: v for k, v in settings.items() if v is not None})}
+
+
+def sweeps(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per sweep in ``runs`` (newest first): its name, runs, ok runs, USD and last log time."""
+    table = runs.groupby("sweep_id", sort=False, dropna=False).agg(
+        experiment=("experiment", "first"), runs=("run_id", "size"),
+        ok=("status", lambda s: int((s == "ok").sum())), usd=("cost_usd", "sum"), last_logged=("logged_at", "max"))
+    return table.sort_values("last_logged", ascending=False)
+
+
+def pick_sweep(runs: pd.DataFrame, sweep_id: str | None = None) -> pd.DataFrame:
+    """The runs of ``sweep_id``, or of the sweep logged last when it is None."""
+    if runs.empty:
+        raise InvalidInput("no runs in this store yet: run a sweep first (kling_lab.run or notebooks/sweep.ipynb)")
+    if sweep_id is None:
+        sweep_id = runs.loc[runs["logged_at"].idxmax(), "sweep_id"]
+    picked = runs[(runs["sweep_id"] == sweep_id).fillna(False).astype(bool)]
+    if picked.empty:
+        known = ", ".join(str(s) for s in runs["sweep_id"].dropna().unique()[:5])
+        raise InvalidInput(f"no sweep {sweep_id!r} in these runs; sweeps here include: {known}")
+    return picked.reset_index(drop=True)
+
+
+def simulate_votes(runs: pd.DataFrame, by: str = "negative_prompt", n: int = 20, *, seed: int = 0,
+                   favourite: Any = None, preference: float = 0.7) -> pd.DataFrame:
+    """SIMULATED blind A/B votes for demos and tests: never real judgements.
+
+    Casts up to ``n`` votes (at most one per pair of :func:`kling_lab.views.ab`) as voter
+    ``"simulated"`` through the real widget, into a throwaway store: the user's store never sees
+    them. A pair showing the arm ``favourite`` votes for it with probability ``preference``; every
+    other vote is random (left, right or tie). Returns the votes as :func:`kling_lab.views.load_votes` does.
+    """
+    import random
+    import tempfile
+
+    from .views import ab, load_votes
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="kling-lab-simulated-votes-") as scratch:
+        widget = ab(runs, by=by, voter="simulated", store=scratch, seed=seed, resume=False)
+        for _ in range(n):
+            pair = widget.current
+            if pair is None:
+                break
+            sides = {"left": pair.left.get(by), "right": pair.right.get(by)}
+            liked = [side for side, value in sides.items() if favourite is not None and value == favourite]
+            if liked and rng.random() < preference:
+                widget.vote(liked[0])
+            else:
+                widget.vote(rng.choice(["left", "right", "tie"]))
+        return load_votes(scratch)
+
+
+__all__ = ["SecretLeakError", "backend_options", "default_out_dir", "load_grid", "notebook_name", "pick_sweep",
+           "run_grid", "simulate_votes", "sweeps"]

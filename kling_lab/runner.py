@@ -78,6 +78,7 @@ class RunResult:
     submitted: int = 0
     pending: int = 0
     interrupted: bool = False
+    backend: str = ""
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.rows if r["status"] == status and not r.get("cache_hit"))
@@ -107,7 +108,11 @@ class RunResult:
         if self.pending:
             parts.append(f"{self.pending} still pending at fal: run `kling-lab resume` to collect them")
         head = "interrupted: " if self.interrupted else ""
-        return f"{head}{', '.join(parts)}; {self.submitted} submitted; spent ${self.spent_usd:.2f}; store {self.store.location}"
+        if self.backend == "emulator":
+            money = f"${self.spent_usd:.2f} at fal prices (emulator: nothing was spent)"
+        else:
+            money = f"spent ${self.spent_usd:.2f}"
+        return f"{head}{', '.join(parts)}; {self.submitted} submitted; {money}; store {self.store.location}"
 
     __str__ = summary
 
@@ -266,7 +271,8 @@ class Runner:
             await self._close_http()
             self.journal.close()
             self._tidy()
-            result = RunResult(sweep_id, self._rows, self.store, self._submitted, self._pending_left, interrupted)
+            result = RunResult(sweep_id, self._rows, self.store, self._submitted, self._pending_left, interrupted,
+                               self.backend.name)
             self.last_result = result
             log.info("%s", result.summary())
         return result
@@ -564,7 +570,8 @@ class Runner:
         ok = sum(1 for r in self._rows if r["status"] == "ok")
         failed = sum(1 for r in self._rows if r["status"] == "failed")
         spent = sum(r.get("cost_usd") or 0.0 for r in self._rows)
-        self._bar.set_postfix_str(f"${spent:.2f} spent, {ok} ok, {failed} failed", refresh=not advance)
+        label = "at fal prices" if self.backend.name == "emulator" else "spent"
+        self._bar.set_postfix_str(f"${spent:.2f} {label}, {ok} ok, {failed} failed", refresh=not advance)
         if advance:
             self._bar.update(1)
 

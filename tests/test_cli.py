@@ -94,7 +94,7 @@ def test_cli_run_then_runs_table(emulator, tmp_path):
     store = tmp_path / "store"
     proc = cli("run", str(sweep), "--store", str(store), "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert "2 ok, 0 failed" in proc.stdout and "spent $2.80" in proc.stdout
+    assert "2 ok, 0 failed" in proc.stdout and "$2.80 at fal prices (emulator: nothing was spent)" in proc.stdout
     assert "placeholder" in proc.stderr
     df = load_runs(store)
     assert len(df) == 2 and set(df["backend"]) == {"emulator"}

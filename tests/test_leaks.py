@@ -1,0 +1,60 @@
+"""Secrets never travel as notebook parameters, and a written notebook is searched for them."""
+
+import json
+
+import pytest
+
+from kling_lab.errors import InvalidInput
+from kling_lab.leaks import REDACTED, check_parameters, scrub_secrets, secret_values
+
+KEY = "0123abcd-0000-4000-8000-00000000abcd:feedfacefeedfacefeedfacefeedface"
+
+
+@pytest.fixture
+def fal_key(monkeypatch):
+    monkeypatch.setenv("FAL_KEY", KEY)
+    return KEY
+
+
+@pytest.mark.parametrize("name", ["fal_key", "FAL_KEY", "api_token", "my_secret", "db_password", "credentials"])
+def test_secret_looking_names_are_refused(name):
+    with pytest.raises(InvalidInput, match="papermill writes parameters"):
+        check_parameters({name: "x"})
+
+
+@pytest.mark.parametrize("value", [KEY, [0.5, KEY], {"nested": {"deeper": f"Key {KEY}"}}])
+def test_the_key_itself_is_refused_anywhere_in_a_value(fal_key, value):
+    with pytest.raises(InvalidInput, match=r"\$FAL_KEY"):
+        check_parameters({"prompt": value})
+
+
+def test_a_fal_key_shape_is_refused_even_when_not_in_the_environment(monkeypatch):
+    monkeypatch.delenv("FAL_KEY", raising=False)
+    with pytest.raises(InvalidInput, match="shaped like a fal key"):
+        check_parameters({"note": KEY})
+
+
+def test_ordinary_parameters_pass(fal_key):
+    check_parameters({"prompt": "A red fox", "cfg_values": [0.1, 0.9], "store": None, "budget_usd": 2.5})
+
+
+def test_secret_values_cover_key_pairs_and_skip_short_values(monkeypatch):
+    monkeypatch.setenv("FAL_KEY_ID", "id-1234567")
+    monkeypatch.setenv("FAL_KEY_SECRET", "s3cr3t-value")
+    monkeypatch.setenv("SOME_TOKEN", "1")
+    found = secret_values()
+    assert found["FAL_KEY_ID:FAL_KEY_SECRET"] == "id-1234567:s3cr3t-value"
+    assert found["FAL_KEY_SECRET"] == "s3cr3t-value"
+    assert "SOME_TOKEN" not in found
+
+
+def test_scrub_redacts_raw_and_json_escaped_forms(monkeypatch, tmp_path):
+    secret = 'quote"and\\slash-0123456789'
+    monkeypatch.setenv("MY_API_KEY", secret)
+    path = tmp_path / "out.ipynb"
+    path.write_text(json.dumps({"text": f"leaked {secret}"}) + f"\nraw {secret}\n")
+    assert scrub_secrets(path) == ["MY_API_KEY"]
+    text = path.read_text()
+    assert secret not in text and json.dumps(secret)[1:-1] not in text
+    assert text.count(REDACTED) == 2
+    assert scrub_secrets(path) == []  # nothing left
