@@ -16,6 +16,7 @@ def test_first_lines_are_install_and_run_then_tests():
     first, second = readme_commands()[:2]
     assert first in head
     assert "pip install -e ." in first and "kling-lab run experiments/quickstart.yaml" in first
+    assert "kling-lab report" in first
     assert "pip install -e '.[test]'" in second
 
 
