@@ -106,3 +106,21 @@ def test_cli_run_then_runs_table(emulator, tmp_path):
 def test_runs_on_empty_store(tmp_path, capsys):
     assert main(["runs", "--store", str(tmp_path / "empty")]) == 0
     assert "no runs" in capsys.readouterr().out
+
+
+def test_fal_backend_has_a_default_cap_of_25_dollars(tmp_path):
+    """In a process not pointed at the emulator, naming fal with a key builds a capped runner
+    (nothing is sent: the runner is only constructed)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FAL_QUEUE_RUN_HOST", "FAL_RUN_HOST", "KLING_LAB_EMULATOR")}
+    env["FAL_KEY"] = "fal-dummy-key-for-construction-only"
+    code = ("from kling_lab.api import make_runner\n"
+            f"r = make_runner('fal', {str(tmp_path)!r})\n"
+            "print(r.options.max_cost_usd, r.backend.name, repr(r.backend))\n"
+            f"r2 = make_runner('fal', {str(tmp_path)!r}, max_cost_usd=3.5)\n"
+            "print(r2.options.max_cost_usd)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.splitlines()
+    assert first.startswith("25.0 fal FalBackend(") and "dummy" not in first
+    assert second == "3.5"
