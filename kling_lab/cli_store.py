@@ -36,8 +36,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_compact(args: argparse.Namespace) -> int:
     from .store import RunStore
 
+    from .views.votes import DATASET as VOTES, SCHEMA as VOTE_SCHEMA
+
     store = RunStore(args.store)
-    merged = {name: store.compact(name) for name in ("runs",)}
+    merged = {"runs": store.compact(), VOTES: store.compact(VOTES, VOTE_SCHEMA)}
     print(", ".join(f"{name}: merged {n} files" for name, n in merged.items()) + f" in {store.location}")
     return 0
 

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from .errors import InvalidInput
 from .schema import RUN_SCHEMA
 from .store import RunStore
 
@@ -64,15 +65,17 @@ def connect(store: RunStore | str | os.PathLike[str] | None = None) -> Any:
 
 def query(sql: str, store: RunStore | str | os.PathLike[str] | None = None):
     """Run ``sql`` over the store's ``runs`` (and ``votes``) views; return a pandas DataFrame."""
+    import duckdb
+
     last: Exception | None = None
     for _ in range(RETRIES):
         con = connect(store)
         try:
             return con.execute(sql).df()
-        except Exception as exc:  # noqa: BLE001 - a file replaced by a concurrent compaction: list again
-            if "No such file" not in str(exc) and "not found" not in str(exc).lower():
-                raise
-            last = exc
+        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
+            raise InvalidInput(f"SQL: {' '.join(str(exc).split())}") from None
+        except (duckdb.IOException, duckdb.InvalidInputException, OSError) as exc:
+            last = exc  # a file replaced by a concurrent compaction: list the files again
         finally:
             con.close()
     raise OSError(f"the store kept changing while being queried: {last}")
