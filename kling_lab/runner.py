@@ -20,7 +20,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 import httpx
@@ -39,6 +39,7 @@ from .sweep import Sweep, SweepItem
 log = logging.getLogger("kling_lab.runner")
 
 RESULT_TTL_S = 3600  # fal keeps results about an hour
+ROW_FLUSH_INTERVAL_S = 0.5  # terminal rows reach the run log within this, many per part file
 
 
 @dataclass
@@ -162,6 +163,7 @@ class Runner:
         self.budget = Budget(self.options.max_cost_usd)
         self._rng = random.Random()
         self._rows: list[dict[str, Any]] = []
+        self._unwritten: list[tuple[dict[str, Any], str | None]] = []  # (row, request_id) not yet in the log
         self._submitted = 0
         self._pending_left = 0
         self._bar: Any = None
@@ -180,11 +182,12 @@ class Runner:
         pending: dict[tuple[str, str, str], list[PendingRequest]] = {}
         for p in self._open_pending():
             pending.setdefault((p.backend, p.endpoint, p.fingerprint), []).append(p)
-        cached = {} if self.options.force else self._cached_ok()
+        cached = {} if self.options.force else self._cached_ok({i.fingerprint for i in sweep.items})
         params_json = tags_json(sweep.tags, self.options.tags)
+        sweep_id = sweep.sweep_id  # hashes every item's fingerprint: once per run, not once per item
         jobs, hits = [], []
         for item in sweep.items:
-            meta = {"sweep_id": sweep.sweep_id, "experiment": sweep.name, "sweep_index": item.index,
+            meta = {"sweep_id": sweep_id, "experiment": sweep.name, "sweep_index": item.index,
                     "notebook": self.options.notebook, "params_json": params_json}
             job = self._job(item.request, item.fingerprint, item.repeat, meta)
             journaled = pending.pop((self.backend.name, self.backend.endpoint, item.fingerprint), [])
@@ -201,7 +204,7 @@ class Runner:
                 hits.append(cache_hit_row(job.row, cached[item.fingerprint]))
             else:
                 jobs.append(job)
-        return await self._execute(jobs, hits, sweep.sweep_id, total=len(jobs) + len(hits))
+        return await self._execute(jobs, hits, sweep_id, total=len(jobs) + len(hits))
 
     async def resume(self) -> RunResult:
         """Re-attach every journaled request of this backend that has no terminal row yet."""
@@ -228,7 +231,8 @@ class Runner:
                 if p.backend == self.backend.name and p.endpoint == self.backend.endpoint]
         if not mine:
             return []
-        logged = {r["request_id"] for r in self.store.iter_rows() if r.get("request_id") and not r.get("cache_hit")}
+        logged = {r["request_id"] for r in self.store.rows_where("request_id", [p.request_id for p in mine])
+                  if not r.get("cache_hit")}
         still = []
         for p in mine:
             if p.request_id in logged:
@@ -237,15 +241,18 @@ class Runner:
                 still.append(p)
         return still
 
-    def _cached_ok(self) -> dict[str, dict[str, Any]]:
+    def _cached_ok(self, fingerprints: set[str]) -> dict[str, dict[str, Any]]:
         """fingerprint → the latest ok row of this backend whose video is still in the store."""
         found: dict[str, dict[str, Any]] = {}
-        videos = self.store.video_keys()
-        for row in self.store.iter_rows():
-            if row["status"] != "ok" or row["backend"] != self.backend.name or row["endpoint"] != self.backend.endpoint:
-                continue
-            if row.get("video_path") in videos:
-                found[row["fingerprint"]] = row
+        candidates = [r for r in self.store.rows_where("fingerprint", fingerprints)
+                      if r["status"] == "ok" and r["backend"] == self.backend.name
+                      and r["endpoint"] == self.backend.endpoint]
+        # Remote: one listing instead of a request per video; local: a stat per candidate.
+        remote_videos = self.store.video_keys() if candidates and self.store.is_remote else None
+        for row in sorted(candidates, key=lambda r: r["logged_at"] or datetime.min.replace(tzinfo=timezone.utc)):
+            rel = row.get("video_path")
+            if (rel in remote_videos) if remote_videos is not None else self.store.has_video(rel):
+                found[row["fingerprint"]] = row  # the newest ok row wins
         return found
 
     async def _execute(self, jobs: list[_Job], hits: list[dict[str, Any]], sweep_id: str | None,
@@ -254,6 +261,7 @@ class Runner:
         old = [j.reattach for j in jobs if j.reattach and j.reattach.age_s > RESULT_TTL_S]
         if old:
             log.warning("%d journaled requests are older than an hour; fal may have dropped their results", len(old))
+        flusher = asyncio.ensure_future(self._flush_periodically())
         for row in hits:
             await self._finish(row, None)
         tasks = [asyncio.ensure_future(self._one(job)) for job in jobs]
@@ -267,6 +275,8 @@ class Runner:
                 await asyncio.wait(tasks)
             raise
         finally:
+            flusher.cancel()
+            self._flush_rows()  # before the journal closes: each row, then its ``done`` event
             self._close_progress()
             await self._close_http()
             self.journal.close()
@@ -494,19 +504,42 @@ class Runner:
         await self._finish(row, job, charged=cost)
 
     async def _finish(self, row: dict[str, Any], job: _Job | None, charged: float = 0.0) -> None:
-        """Persist one terminal row, then mark it done in the journal and settle the budget."""
-        # No await between the log write and the journal's done event: an interrupt cannot split them.
+        """Queue one terminal row for the run log (see :meth:`_flush_rows`) and settle the budget."""
         if job is not None:
             job.row["status"] = row["status"]
-        self.store.append([row])
-        if job is not None:
-            if job.request_id is not None:
-                self.journal.done(request_id=job.request_id, run_id=row["run_id"], status=row["status"])
             if job.reserved:
                 await self.budget.settle(job.reserved, charged)
                 job.reserved = 0.0
+        self._unwritten.append((row, job.request_id if job is not None else None))
         self._rows.append(row)
         self._tick()
+
+    def _flush_rows(self) -> None:
+        """Write the queued rows as one part file, then journal each request ``done``.
+
+        No await between the two: an interrupt cannot split them. A crash before the write
+        loses no paid work: those requests are still pending in the journal (with their
+        ``downloaded`` facts), so a resume writes their rows without submitting or downloading
+        again."""
+        if not self._unwritten:
+            return
+        batch, self._unwritten = self._unwritten, []
+        try:
+            self.store.append([row for row, _ in batch])
+        except BaseException:
+            self._unwritten[:0] = batch
+            raise
+        for row, request_id in batch:
+            if request_id is not None:
+                self.journal.done(request_id=request_id, run_id=row["run_id"], status=row["status"])
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(ROW_FLUSH_INTERVAL_S)
+            try:
+                self._flush_rows()
+            except OSError as exc:  # kept queued: the next flush (or the final one) retries
+                log.warning("could not write %d rows to the run log yet: %s", len(self._unwritten), exc)
 
     # -- interruption ----------------------------------------------------------------------
     async def _cancel_in_flight(self, job: _Job) -> None:

@@ -240,6 +240,16 @@ class RunStore:
     def iter_rows(self) -> Iterable[dict[str, Any]]:
         return _latest_revisions(self.read_table()).to_pylist()
 
+    def rows_where(self, column: str, values: Iterable[str]) -> list[dict[str, Any]]:
+        """The (newest) rows whose ``column`` is one of ``values``, without building every row:
+        the runner's cache lookup in a 100k-row log converts only the rows it needs."""
+        import pyarrow.compute as pc
+
+        table = self.read_table()
+        wanted = pa.array(sorted(set(values)), pa.string())
+        subset = table.filter(pc.is_in(table.column(column), value_set=wanted))
+        return _latest_revisions(subset).to_pylist()
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -255,6 +265,8 @@ def _latest_revisions(table: pa.Table) -> pa.Table:
         return table
     import pyarrow.compute as pc
 
+    if pc.count_distinct(table.column("run_id")).as_py() == table.num_rows:
+        return table  # no revisions, no compaction overlap: nothing to drop
     order = pc.sort_indices(table, sort_keys=[("run_id", "ascending"), ("revised_at", "descending", "at_end")])
     ordered = table.take(order)
     ids = ordered.column("run_id").to_numpy(zero_copy_only=False)
@@ -271,6 +283,8 @@ def _frame(table: pa.Table):
 
 def _conform(table: pa.Table, schema: pa.Schema = RUN_SCHEMA) -> pa.Table:
     """Add missing columns as nulls and order/cast to ``schema``."""
+    if table.schema.equals(schema):
+        return table  # files written by this version: nothing to add or cast
     columns = []
     for field in schema:
         if field.name in table.column_names:

@@ -390,11 +390,13 @@ class EmulatorServer:
                 return wait
             self._queue.popleft()
             self._running.add(head.request_id)
+            # In progress from now, not from when the task first runs: a status call in between
+            # must not look for the job in the queue it has just left.
+            head.state, head.started = "in_progress", time.monotonic()
             head.task = asyncio.get_running_loop().create_task(self._run_job(head))
         return None
 
     async def _run_job(self, job: _Job) -> None:
-        job.state, job.started = "in_progress", time.monotonic()
         req = job.request
         job.log(f"Processing started: {req.duration} s, {req.aspect_ratio}, cfg_scale {req.cfg_scale}")
         try:
