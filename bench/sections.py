@@ -22,6 +22,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "runlog": ("Run log: append, load, compaction", "bench.bench_runlog"),
     "cache": ("Cache and resume", "bench.bench_cache"),
     "qc": ("QC metrics, 10 s 720p clip (bench_qc.py)", "bench.bench_qc_section"),
+    "query": ("SQL over a shared run log (DuckDB)", "bench.bench_query"),
 }
 
 

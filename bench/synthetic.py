@@ -26,7 +26,7 @@ def synthetic_row(i: int) -> dict[str, Any]:
         "submitted_at": submitted, "started_at": submitted + timedelta(seconds=30),
         "completed_at": submitted + timedelta(seconds=330), "logged_at": submitted + timedelta(seconds=332),
         "queue_s": 30.0, "inference_s": 300.0 + i % 17, "total_s": 330.0 + i % 17, "cost_usd": 0.0 if failed else 1.4,
-        "kling_lab_version": "0.1.0",
+        "kling_lab_version": "0.1.0", "user": ("ana", "bo", "cy")[i % 3],
     }
     if failed:
         row.update(error_type="content_policy_violation", error="The prompt was flagged by the content checker.")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("overhead", "concurrency", "scale", "runlog", "cache", "qc")
+SECTIONS = ("overhead", "concurrency", "scale", "runlog", "cache", "qc", "query")
 EXPECTED = {  # a few figures each benchmark must report (keys are stable across --quick and full)
     "overhead": {"wall_ratio", "cpu_ratio", "cpu_ratio_with_emulator", "cpu_ratio_no_media"},
     "concurrency": {"wall_over_ideal", "bare_wall_over_ideal"},
@@ -24,6 +24,7 @@ EXPECTED = {  # a few figures each benchmark must report (keys are stable across
                "single_load_after_s", "run_in_big_store_extra_s"},
     "cache": {"repeat_submissions", "resume_duplicate_submissions", "resume_ok_rows"},
     "qc": {"cpu_s"},
+    "query": {"group_by_s", "group_by_compacted_s", "load_runs_s"},
 }
 
 
