@@ -70,5 +70,5 @@ def run(ctx: Context, section: Section) -> None:
         f"queue {EMULATOR['queue_delay_s']} s, service {EMULATOR['service_time_s']} s, "
         f"320x180 5 s clips; status polled every 0.1 s by all three",
         "b does what a does not: journal fsync x3/request, budget, sha256 + size + decoded-frame check, "
-        "content-addressed copy, PyAV probe + QC (decodes every frame), one parquet file + fsync per row",
+        "content-addressed copy, PyAV probe + QC (decodes every frame), its rows written to the parquet log in batches (one part file + fsync per 0.5 s flush)",
     ]
