@@ -34,8 +34,12 @@ def test_notebook_quick_start_runs(emulator, tmp_path, monkeypatch):
     assert len(code.splitlines()) <= 5
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KLING_LAB_STORE")
+    lines = code.splitlines()
+    lines[-1] = "view = " + lines[-1]  # keep the comparison widget the last line shows
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile("\n".join(lines), "README.md", "exec"), namespace)
+    assert len(namespace["view"].visible_cells()) == 6
     df = namespace["df"]
     assert len(df) == 6 and (df["status"] == "ok").all()
+    assert "kl.compare(" in code
     assert (tmp_path / "kling_runs" / "runs").is_dir()
