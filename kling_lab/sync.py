@@ -41,7 +41,8 @@ def _read(store: RunStore, dataset: str) -> pa.Table | None:
     return pa.concat_tables([store.files.read_table(k) for k in keys], promote_options="default")
 
 
-def sync(source: RunStore | str | os.PathLike[str], target: RunStore | str | os.PathLike[str]) -> SyncResult:
+def sync(source: RunStore | str | os.PathLike[str], target: RunStore | str | os.PathLike[str], *,
+         progress: bool = True) -> SyncResult:
     """Copy into ``target`` every row and video of ``source`` it does not have yet."""
     source, target = RunStore.coerce(source), RunStore.coerce(target)
     copied: dict[str, int] = {}
@@ -60,7 +61,9 @@ def sync(source: RunStore | str | os.PathLike[str], target: RunStore | str | os.
         copied[dataset] = missing.num_rows
     have_videos = target.video_keys() if not target.is_remote else target.files.find("videos")
     count = size = 0
-    for rel in sorted(source.video_keys() - have_videos):
+    from tqdm.auto import tqdm
+
+    for rel in tqdm(sorted(source.video_keys() - have_videos), desc="videos", unit="clip", disable=not progress):
         local = source.video_file(rel)
         if target.is_remote:
             target.files.put_file(local, rel)
