@@ -34,10 +34,30 @@ class PendingRequest:
     submitted_at: datetime
     sweep: dict[str, Any] = field(default_factory=dict)
     downloaded: dict[str, Any] | None = None
+    owner_pid: int | None = None  # the process whose journal file holds it
+
+    @property
+    def owner_alive(self) -> bool:
+        """Is the process that submitted it still running (another runner may be collecting it)?"""
+        if not self.owner_pid or self.owner_pid == os.getpid():
+            return False
+        try:
+            os.kill(self.owner_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     @property
     def age_s(self) -> float:
         return (datetime.now(timezone.utc) - self.submitted_at).total_seconds()
+
+
+def _pid_of(path: Path) -> int | None:
+    """The pid in a journal file name ``<utc>-<pid>-<id>.jsonl``."""
+    parts = path.stem.split("-")
+    return int(parts[1]) if len(parts) >= 3 and parts[1].isdigit() else None
 
 
 class Journal:
@@ -115,7 +135,8 @@ class Journal:
                     submitted[rid] = PendingRequest(
                         request_id=rid, fingerprint=ev["fingerprint"], backend=ev["backend"],
                         endpoint=ev["endpoint"], input=ev["input"],
-                        submitted_at=datetime.fromisoformat(ev["submitted_at"]), sweep=ev.get("sweep", {}))
+                        submitted_at=datetime.fromisoformat(ev["submitted_at"]), sweep=ev.get("sweep", {}),
+                        owner_pid=_pid_of(path))
                 elif kind == "downloaded":
                     downloaded[rid] = {k: (datetime.fromisoformat(v) if k.endswith("_at") and v else v)
                                        for k, v in ev.items() if k not in ("event", "request_id")}

@@ -27,6 +27,7 @@ import httpx
 
 from .backends.base import Backend, Completed, InProgress, Queued
 from .budget import Budget
+from .claims import Claims
 from .errors import BackendError, DownloadError
 from .journal import Journal, PendingRequest
 from .media import MAX_VIDEO_BYTES, download
@@ -160,10 +161,11 @@ class Runner:
         self.store = RunStore.coerce(store)
         self.options = options or RunOptions()
         self.journal = Journal(self.store.journal_dir)
+        self.claims = Claims(self.store.journal_dir / "claims")
         self.budget = Budget(self.options.max_cost_usd)
         self._rng = random.Random()
         self._rows: list[dict[str, Any]] = []
-        self._unwritten: list[tuple[dict[str, Any], str | None]] = []  # (row, request_id) not yet in the log
+        self._unwritten: list[tuple[dict[str, Any], _Job | None]] = []  # rows not yet in the log
         self._submitted = 0
         self._pending_left = 0
         self._bar: Any = None
@@ -181,6 +183,8 @@ class Runner:
         """Run every item of ``sweep``; reuse cached results and re-attach journaled ones."""
         pending: dict[tuple[str, str, str], list[PendingRequest]] = {}
         for p in self._open_pending():
+            if p.owner_alive:  # a live runner is collecting it (and holds its claim: we wait for it)
+                continue
             pending.setdefault((p.backend, p.endpoint, p.fingerprint), []).append(p)
         cached = {} if self.options.force else self._cached_ok({i.fingerprint for i in sweep.items})
         params_json = tags_json(sweep.tags, self.options.tags)
@@ -210,6 +214,10 @@ class Runner:
         """Re-attach every journaled request of this backend that has no terminal row yet."""
         jobs = []
         for p in self._open_pending():
+            if p.owner_alive:
+                log.warning("request %s is being collected by running process %s; skipped", p.request_id,
+                            p.owner_pid)
+                continue
             request = KlingRequest.parse(p.input)
             job = self._job(request, p.fingerprint, int(p.sweep.get("repeat", 0)), dict(p.sweep))
             job.reattach = p
@@ -277,6 +285,7 @@ class Runner:
         finally:
             flusher.cancel()
             self._flush_rows()  # before the journal closes: each row, then its ``done`` event
+            self.claims.release_all()
             self._close_progress()
             await self._close_http()
             self.journal.close()
@@ -297,8 +306,40 @@ class Runner:
         if len(self.store.part_files()) > 64:
             self.store.compact()
 
+    def _claim_key(self, job: _Job) -> str:
+        return f"{self.backend.name}-{job.fingerprint}"
+
+    async def _claim(self, job: _Job) -> bool:
+        """Claim the right to submit ``job`` (see :mod:`kling_lab.claims`).
+
+        While another process (or an identical item of this sweep) holds it, wait; then look
+        again: its result is a cache hit, or its journaled request is re-attached. Returns
+        False when the job ended as a cache hit."""
+        key = self._claim_key(job)
+        waited = False
+        while not self.claims.try_acquire(key):
+            waited = True
+            await asyncio.sleep(self.poll_interval_s)
+        if waited and job.reattach is not None:
+            if not any(p.request_id == job.reattach.request_id for p in self._open_pending()):
+                self.claims.release(key)  # another runner collected it meanwhile
+                self._tick()
+                return False
+        elif waited:
+            hit = self._cached_ok({job.fingerprint}).get(job.fingerprint)
+            if hit is not None:
+                self.claims.release(key)
+                await self._finish(cache_hit_row(job.row, hit), None)
+                return False
+            journaled = [p for p in self._open_pending() if p.fingerprint == job.fingerprint]
+            if journaled:
+                job.reattach = journaled[0]
+        return True
+
     async def _one(self, job: _Job) -> None:
         """Take one job to its terminal row (or leave it pending in the journal)."""
+        if (job.reattach is not None or not self.options.force) and not await self._claim(job):
+            return
         try:
             if job.reattach is not None:
                 await self._reattach(job)
@@ -314,6 +355,9 @@ class Runner:
                 else:
                     await _uninterruptible(self._cancel_in_flight(job))
             raise
+        finally:
+            if "status" not in job.row:  # no row queued (left pending): free the claim now;
+                self.claims.release(self._claim_key(job))  # otherwise once the row is in the log
 
     async def _submit_and_follow(self, job: _Job) -> None:
         price = job.request.cost_usd()
@@ -510,7 +554,7 @@ class Runner:
             if job.reserved:
                 await self.budget.settle(job.reserved, charged)
                 job.reserved = 0.0
-        self._unwritten.append((row, job.request_id if job is not None else None))
+        self._unwritten.append((row, job))
         self._rows.append(row)
         self._tick()
 
@@ -529,9 +573,11 @@ class Runner:
         except BaseException:
             self._unwritten[:0] = batch
             raise
-        for row, request_id in batch:
-            if request_id is not None:
-                self.journal.done(request_id=request_id, run_id=row["run_id"], status=row["status"])
+        for row, job in batch:
+            if job is not None:
+                if job.request_id is not None:
+                    self.journal.done(request_id=job.request_id, run_id=row["run_id"], status=row["status"])
+                self.claims.release(self._claim_key(job))  # a waiting twin now finds this row
 
     async def _flush_periodically(self) -> None:
         while True:

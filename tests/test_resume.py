@@ -180,3 +180,47 @@ def test_fal_backend_repr_hides_key(monkeypatch):
     backend = FalBackend.__new__(FalBackend)
     backend.endpoint = "e"
     assert "secret" not in repr(backend)
+
+
+def test_two_processes_running_the_same_sweep_pay_once(emulator, tmp_path):
+    """Two terminals (or notebooks) start the same sweep into one store at the same moment."""
+    emulator.configure(service_time_s=0.5)
+    sweep = write_sweep(tmp_path / "s.yaml", 4, "twice")
+    store = tmp_path / "store"
+    procs = [start_cli("run", str(tmp_path / "s.yaml"), "--store", str(store), "--no-progress") for _ in range(2)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    stats = emulator.stats()
+    assert sorted(stats["submissions_by_fingerprint"].values()) == [1, 1, 1, 1]
+    df = load_runs(store)
+    assert len(df) == 8 and (df["status"] == "ok").all()
+    assert (df["cache_hit"] == True).sum() == 4  # noqa: E712
+    assert df["cost_usd"].sum() == pytest.approx(4 * 1.40)
+    assert not list((store / "journal" / "claims").glob("*.claim")), "claims are released"
+
+
+def test_identical_items_in_one_sweep_are_submitted_once(emulator, tmp_path):
+    sweep = Sweep.from_list([{"prompt": "a kite"}, {"prompt": "a kite"}, {"prompt": "a kite", "cfg_scale": 0.9}],
+                            name="dupes")
+    result = run(sweep, store=tmp_path / "store", progress=False)
+    assert result.submitted == 2 and result.cache_hits == 1
+    assert sum(emulator.stats()["submissions_by_fingerprint"].values()) == 2
+
+
+def test_a_stale_claim_from_a_killed_process_is_taken_over(emulator, tmp_path):
+    from kling_lab.claims import Claims
+
+    store = RunStore(tmp_path / "store")
+    sweep = Sweep.from_list([{"prompt": "a lighthouse"}], name="stale")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    claims = Claims(store.journal_dir / "claims")
+    claims.directory.mkdir(parents=True)
+    key = f"emulator-{sweep.items[0].fingerprint}"
+    import json
+    import socket
+
+    (claims.directory / f"{key}.claim").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
+    assert claims.holder(key) is None
+    result = run(sweep, store=store.root, progress=False)
+    assert result.count("ok") == 1 and result.submitted == 1
