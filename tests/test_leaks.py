@@ -1,13 +1,16 @@
 """Secrets never travel as notebook parameters, and a written notebook is searched for them."""
 
 import json
+import secrets
+import uuid
 
 import pytest
 
 from kling_lab.errors import InvalidInput
 from kling_lab.leaks import REDACTED, check_parameters, scrub_secrets, secret_values
 
-KEY = "0123abcd-0000-4000-8000-00000000abcd:feedfacefeedfacefeedfacefeedface"
+# A fal-key-shaped value (uuid:32 hex), made at run time so no key-like literal is committed.
+KEY = f"{uuid.uuid4()}:{secrets.token_hex(16)}"
 
 
 @pytest.fixture

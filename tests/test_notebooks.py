@@ -10,6 +10,8 @@ recognisable FAL_KEY in the environment and checks it is in no output notebook.
 from __future__ import annotations
 
 import json
+import secrets
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -25,7 +27,8 @@ from templates import write_template
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "notebooks"
-KEY = "5ec2e7a1-0000-4000-8000-0000c0ffee00:c0ffeec0ffeec0ffeec0ffeec0ffee00"
+# A fal-key-shaped value (uuid:32 hex), made at run time so no key-like literal is committed.
+KEY = f"{uuid.uuid4()}:{secrets.token_hex(16)}"
 FAST = {"emulator_render_scale": 0.25, "emulator_queue_delay_s": 0.05, "emulator_service_time_s": 0.1}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -155,7 +156,8 @@ def test_resume_uses_a_video_already_downloaded(emulator, tmp_path):
 
 
 def test_fal_key_never_written_or_printed(emulator, tmp_path):
-    secret = "fal-key-ZZ-recognisable-4242:secret-part-9191"
+    id_part, secret_part = f"recognisable-{secrets.token_hex(4)}", f"secret-part-{secrets.token_hex(8)}"
+    secret = f"fal-key-{id_part}:{secret_part}"  # built at run time: no key-like literal in the repo
     sweep = tmp_path / "s.yaml"
     sweep.write_text("name: secret\nprompt: a red balloon\ngrid: {cfg_scale: [0.3, 0.6]}\n")
     store = tmp_path / "store"
@@ -164,7 +166,7 @@ def test_fal_key_never_written_or_printed(emulator, tmp_path):
     assert proc.returncode == 0, proc.stderr
     runs = subprocess.run([sys.executable, "-m", "kling_lab.cli", "runs", "--store", str(store)],
                           capture_output=True, text=True, env={**os.environ, "FAL_KEY": secret}, timeout=60)
-    needles = [secret.encode(), b"recognisable-4242", b"secret-part-9191"]
+    needles = [secret.encode(), id_part.encode(), secret_part.encode()]
     for text in (proc.stdout, proc.stderr, runs.stdout, runs.stderr):
         assert not any(n.decode() in text for n in needles)
     files = [p for p in store.rglob("*") if p.is_file()]
