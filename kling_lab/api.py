@@ -65,19 +65,27 @@ def make_runner(backend: str | Backend | None = "emulator", store: RunStore | st
     return Runner(resolved, store, run_options)
 
 
-async def run_async(sweep: SweepLike, *, backend: str | Backend | None = "emulator",
-                    store: RunStore | str | os.PathLike[str] | None = None,
-                    backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
-    """Run a sweep and log every request; see :func:`run` for the options."""
-    sweep = as_sweep(sweep)
-    runner = make_runner(backend, store, backend_options=backend_options, **options)
+async def execute(runner: Runner, sweep: Sweep | None = None) -> RunResult:
+    """Run ``sweep`` with ``runner`` (or, without a sweep, resume its journal), then close the backend.
+
+    Before the real fal backend's first submit, the estimate and the cap are printed."""
     try:
+        if sweep is None:
+            return await runner.resume()
         if runner.backend.name == "fal":
             estimate = sweep.estimate(runner.options.concurrency)
             print(f"fal: {estimate}; cap ${runner.options.max_cost_usd:.2f}", file=sys.stderr)
         return await runner.run(sweep)
     finally:
         await runner.backend.aclose()
+
+
+async def run_async(sweep: SweepLike, *, backend: str | Backend | None = "emulator",
+                    store: RunStore | str | os.PathLike[str] | None = None,
+                    backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+    """Run a sweep and log every request; see :func:`run` for the options."""
+    sweep = as_sweep(sweep)  # bad input fails here, before any backend starts
+    return await execute(make_runner(backend, store, backend_options=backend_options, **options), sweep)
 
 
 def run(sweep: SweepLike, *, backend: str | Backend | None = "emulator",
@@ -98,11 +106,7 @@ async def resume_async(*, backend: str | Backend | None = "emulator",
                        store: RunStore | str | os.PathLike[str] | None = None,
                        backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
     """Collect every journaled request of ``backend`` that has no row yet (never re-submits)."""
-    runner = make_runner(backend, store, backend_options=backend_options, **options)
-    try:
-        return await runner.resume()
-    finally:
-        await runner.backend.aclose()
+    return await execute(make_runner(backend, store, backend_options=backend_options, **options))
 
 
 def resume(*, backend: str | Backend | None = "emulator", store: RunStore | str | os.PathLike[str] | None = None,
@@ -111,4 +115,4 @@ def resume(*, backend: str | Backend | None = "emulator", store: RunStore | str 
     return run_sync(lambda: resume_async(backend=backend, store=store, backend_options=backend_options, **options))
 
 
-__all__ = ["run", "run_async", "resume", "resume_async", "as_sweep", "make_runner", "BackendConfigError"]
+__all__ = ["run", "run_async", "resume", "resume_async", "as_sweep", "make_runner", "execute", "BackendConfigError"]

@@ -140,38 +140,22 @@ def _run_with_runner(runner: Any, work: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .api import make_runner
+    from .api import execute, make_runner
     from .sweep import Sweep
 
     sweep = Sweep.from_yaml(args.file)  # bad input fails here: nothing started
     runner = make_runner(args.backend, args.store, concurrency=args.concurrency, max_cost_usd=args.max_cost,
                          force=args.force, request_timeout_s=args.timeout, progress=not args.no_progress)
-    if runner.backend.name == "fal":
-        print(f"fal: {sweep.estimate(args.concurrency)}; cap ${runner.options.max_cost_usd:.2f}", file=sys.stderr)
-    elif runner.backend.name == "emulator":
+    if runner.backend.name == "emulator":
         print(f"emulator (free, placeholder videos, not Kling output): {len(sweep)} requests", file=sys.stderr)
-
-    async def work():
-        try:
-            return await runner.run(sweep)
-        finally:
-            await runner.backend.aclose()
-
-    return _run_with_runner(runner, work)
+    return _run_with_runner(runner, lambda: execute(runner, sweep))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from .api import make_runner
+    from .api import execute, make_runner
 
     runner = make_runner(args.backend, args.store, concurrency=args.concurrency, progress=not args.no_progress)
-
-    async def work():
-        try:
-            return await runner.resume()
-        finally:
-            await runner.backend.aclose()
-
-    return _run_with_runner(runner, work)
+    return _run_with_runner(runner, lambda: execute(runner))
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
