@@ -396,25 +396,18 @@ class Runner:
 
     async def _submit(self, job: _Job) -> bool:
         """Submit with retries of transient errors; journal the request id before anything else."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                request_id = await self.backend.submit(job.request, fingerprint=job.fingerprint)
-                break
-            except BackendError as exc:
-                if exc.transient and attempt < self.options.max_submit_attempts:
-                    await asyncio.sleep(self.options.backoff.delay(attempt, exc.retry_after_s, self._rng))
-                    continue
-                await self._fail(job, exc.error_type or "submit_error", str(exc), attempts=attempt)
-                return False
+        request_id = await self._with_retries(
+            job, lambda: self.backend.submit(job.request, fingerprint=job.fingerprint), "submit_error",
+            count_attempts=True)
+        if request_id is None:
+            return False
         submitted_at = utcnow()
         self.journal.submitted(request_id=request_id, fingerprint=job.fingerprint, backend=self.backend.name,
                                endpoint=self.backend.endpoint, input=job.request.arguments(),
                                submitted_at=submitted_at, sweep={**job.meta, "repeat": job.repeat})
         job.request_id = request_id
         self._submitted += 1
-        job.row.update(request_id=request_id, submitted_at=submitted_at, attempts=attempt)
+        job.row.update(request_id=request_id, submitted_at=submitted_at)
         return True
 
     async def _follow(self, job: _Job) -> Completed | None:
@@ -476,7 +469,7 @@ class Runner:
 
     async def _collect(self, job: _Job, completed: Completed) -> None:
         """Fetch the result and download the video (with retries), then write the ok row."""
-        result = await self._with_retries(job, lambda: self.backend.result(job.request_id))
+        result = await self._with_retries(job, lambda: self.backend.result(job.request_id), "result_error")
         if result is None:
             return
         video = result.get("video") if isinstance(result, dict) else None
@@ -516,17 +509,23 @@ class Runner:
                 return None
         return None
 
-    async def _with_retries(self, job: _Job, call: Callable[[], Any]) -> Any:
+    async def _with_retries(self, job: _Job, call: Callable[[], Any], default_error_type: str, *,
+                            count_attempts: bool = False) -> Any:
+        """``await call()``, retrying transient BackendErrors with backoff; on a permanent error (or
+        when retries run out) log the job ``failed`` and return None. ``count_attempts`` records
+        the number of tries in the row's ``attempts`` column."""
         attempt = 0
         while True:
             attempt += 1
+            if count_attempts:
+                job.row["attempts"] = attempt
             try:
                 return await call()
             except BackendError as exc:
                 if exc.transient and attempt < self.options.max_submit_attempts:
                     await asyncio.sleep(self.options.backoff.delay(attempt, exc.retry_after_s, self._rng))
                     continue
-                await self._fail(job, exc.error_type or "result_error", str(exc))
+                await self._fail(job, exc.error_type or default_error_type, str(exc))
                 return None
 
     async def _succeed(self, job: _Job, media_path) -> None:
@@ -539,12 +538,10 @@ class Runner:
         await self._finish({**job.row, "status": "ok", "cost_usd": cost, "logged_at": utcnow()}, job, charged=cost)
 
     async def _fail(self, job: _Job, error_type: str, message: str, *, status: str = "failed",
-                    attempts: int | None = None, charged: bool = False) -> None:
+                    charged: bool = False) -> None:
         cost = job.request.cost_usd() if charged else 0.0
         row = {**job.row, "status": status, "error_type": error_type, "error": message[:2000],
                "cost_usd": cost, "logged_at": utcnow()}
-        if attempts is not None:
-            row["attempts"] = attempts
         await self._finish(row, job, charged=cost)
 
     async def _finish(self, row: dict[str, Any], job: _Job | None, charged: float = 0.0) -> None:
