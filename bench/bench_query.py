@@ -45,6 +45,6 @@ def run(ctx: Context, section: Section) -> None:
     section.add("load_runs_s", f"reference: load_runs of the same {rows:,} rows",
                 _median_s(lambda: load_runs(store)), "s")
     store.compact()
-    section.add("group_by_compacted_s", f"query: the same after compaction (1 file)",
+    section.add("group_by_compacted_s", "query: the same after compaction (1 file)",
                 _median_s(lambda: query(SQL, store)), "s", TARGET_S)
     section.notes.append(f"SQL: {SQL}")

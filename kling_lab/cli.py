@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import BackendConfigError, InvalidInput, KlingLabError

@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from .storage import fsync_dir
+
 
 @dataclass
 class PendingRequest:
@@ -79,11 +81,7 @@ class Journal:
     def _append(self, event: dict[str, Any]) -> None:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            dir_fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            fsync_dir(self.directory)
         line = json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
         os.write(self._fd, line.encode("utf-8"))
         os.fsync(self._fd)

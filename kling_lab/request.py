@@ -139,13 +139,13 @@ class KlingRequest(BaseModel):
         Two requests with the same inputs and repeat index share a fingerprint;
         ``repeat`` makes deliberate repeats distinct.
         """
-        canonical = json.dumps(
-            {"endpoint": ENDPOINT, "input": self.arguments(), "repeat": int(repeat)},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        canonical = canonical_json({"endpoint": ENDPOINT, "input": self.arguments(), "repeat": int(repeat)})
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def canonical_json(value: Any) -> str:
+    """One JSON text per value (sorted keys, no spaces, unescaped unicode): what fingerprints hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def invalid_request_from(exc: ValidationError, data: Mapping[str, Any] | None = None) -> InvalidRequest:

@@ -35,7 +35,7 @@ from .request import KlingRequest
 from .retry import Backoff
 from .rows import base_row, cache_hit_row, tags_json, utcnow
 from .store import RunStore
-from .sweep import Sweep, SweepItem
+from .sweep import Sweep
 
 log = logging.getLogger("kling_lab.runner")
 

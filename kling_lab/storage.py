@@ -55,7 +55,8 @@ class Files(Protocol):
     def uri(self, key: str) -> str: ...
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a new or renamed file) durable."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -73,7 +74,8 @@ class LocalFiles:
         self.root = root
         self.location = str(root)
 
-    def _tmp(self, suffix: str) -> Path:
+    def tmp_path(self, suffix: str = "") -> Path:
+        """A fresh path under ``tmp/`` (same filesystem as the files: renames are atomic)."""
         tmp = self.root / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         return tmp / f".{uuid.uuid4().hex}{suffix}"
@@ -90,7 +92,7 @@ class LocalFiles:
 
     def write_table(self, prefix: str, table: pa.Table, name_prefix: str = "part") -> str:
         key = f"{prefix}/{unique_name(name_prefix)}"
-        tmp = self._tmp(".parquet")
+        tmp = self.tmp_path(".parquet")
         with open(tmp, "wb") as fh:
             pq.write_table(table, fh, compression="zstd")
             fh.flush()
@@ -101,7 +103,7 @@ class LocalFiles:
     def _publish(self, tmp: Path, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
 
     def put_file(self, local: Path, key: str) -> None:
         """Move ``local`` (a file in this store's tmp/) to ``key``."""

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pyarrow as pa
 
 from .schema import RUN_SCHEMA, pandas_dtype_for
-from .storage import LocalFiles, RemoteFiles, is_url, open_files
+from .storage import LocalFiles, RemoteFiles, open_files
 
 DEFAULT_STORE = "kling_runs"
 STORE_ENV = "KLING_LAB_STORE"
@@ -65,6 +65,8 @@ class RunStore:
         self.is_remote = isinstance(self.files, RemoteFiles)
         self.location = self.files.location
         self.root = _cache_dir_for(self.location) if self.is_remote else Path(location)
+        # The local side: the store itself, or a remote store's cache (same layout).
+        self.local: LocalFiles = self.files if isinstance(self.files, LocalFiles) else LocalFiles(self.root)
 
     def __repr__(self) -> str:
         return f"RunStore({self.location!r})"
@@ -91,15 +93,9 @@ class RunStore:
         """Always on this machine's disk (it must be fsync-able)."""
         return self.root / "journal"
 
-    def _ensure(self, path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
     def new_tmp_path(self, suffix: str = "") -> Path:
         """A fresh local path (same filesystem as the store or its cache: renames are atomic)."""
-        import uuid
-
-        return self._ensure(self.tmp_dir) / f".{uuid.uuid4().hex}{suffix}"
+        return self.local.tmp_path(suffix)
 
     # -- videos ----------------------------------------------------------------------------
     def video_relpath(self, sha256: str, suffix: str = ".mp4") -> str:
@@ -116,7 +112,7 @@ class RunStore:
         if local.is_file() and local.stat().st_size == tmp_file.stat().st_size:
             tmp_file.unlink(missing_ok=True)
         else:
-            LocalFiles(self.root).put_file(tmp_file, rel)
+            self.local.put_file(tmp_file, rel)
         return rel
 
     def has_video(self, rel: str | None) -> bool:
@@ -131,9 +127,6 @@ class RunStore:
         if self.is_remote:
             keys |= self.files.find("videos")
         return {k for k in keys if _VIDEO_KEY.fullmatch(k)}  # not the posters/strips cached beside them
-
-    def resolve(self, relpath: str | None) -> Path | None:
-        return None if relpath is None else self.root / relpath
 
     def video_file(self, video_path: str | os.PathLike[str]) -> Path:
         """A local, existing file for a DataFrame's ``video_path`` value (absolute, URL or relative).
@@ -163,7 +156,7 @@ class RunStore:
         if re.fullmatch(r"[0-9a-f]{64}", expected) and _sha256(tmp) != expected:
             tmp.unlink(missing_ok=True)
             raise OSError(f"fetched video does not match its sha256: {rel}")
-        LocalFiles(self.root).put_file(tmp, rel)
+        self.local.put_file(tmp, rel)
 
     # -- datasets: runs, votes, ... --------------------------------------------------------
     def append(self, rows: Sequence[Mapping[str, Any]]) -> str | None:

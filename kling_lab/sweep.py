@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,9 +226,6 @@ class Sweep:
             [{"index": i.index, "repeat": i.repeat, "fingerprint": i.fingerprint,
               "cost_usd": i.cost_usd, **i.request.arguments()} for i in self.items]
         )
-
-    def tags_json(self) -> str:
-        return json.dumps(dict(self.tags), sort_keys=True, default=str)
 
 
 def _product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:

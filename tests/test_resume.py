@@ -197,6 +197,7 @@ def test_two_processes_running_the_same_sweep_pay_once(emulator, tmp_path):
     assert sorted(stats["submissions_by_fingerprint"].values()) == [1, 1, 1, 1]
     df = load_runs(store)
     assert len(df) == 8 and (df["status"] == "ok").all()
+    assert set(df["fingerprint"]) == {i.fingerprint for i in sweep}
     assert (df["cache_hit"] == True).sum() == 4  # noqa: E712
     assert df["cost_usd"].sum() == pytest.approx(4 * 1.40)
     assert not list((store / "journal" / "claims").glob("*.claim")), "claims are released"

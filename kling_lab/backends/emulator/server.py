@@ -17,7 +17,6 @@ import collections
 import concurrent.futures
 import copy
 import hashlib
-import json
 import os
 import shlex
 import shutil
@@ -34,7 +33,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
-from ...request import ENDPOINT, KlingRequest
+from ...request import ENDPOINT, KlingRequest, canonical_json
 from .config import EmulatorConfig
 from .render import output_size, render_placeholder
 from .tls import emulator_tls
@@ -56,8 +55,7 @@ T = TypeVar("T")
 
 def input_sha256(request: KlingRequest) -> str:
     """The key of ``stats()["submissions_by_input"]``: sha256 of the canonical JSON input."""
-    canonical = json.dumps(request.arguments(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(request.arguments()).encode("utf-8")).hexdigest()
 
 
 def job_key(input_hash: str, ordinal: int) -> str:
