@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from kling_lab.journal import Journal
-from kling_lab.store import load_runs
+from kling_lab.runner.journal import Journal
+from kling_lab.store.run_store import load_runs
 
 from .context import Context
 from .figures import Section

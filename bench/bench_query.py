@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from kling_lab.query import query
-from kling_lab.store import RunStore, load_runs
+from kling_lab.store.query import query
+from kling_lab.store.run_store import RunStore, load_runs
 
 from .context import Context
 from .figures import Section

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from kling_lab.store import RunStore, load_runs
+from kling_lab.store.run_store import RunStore, load_runs
 
 from .context import Context
 from .figures import Section

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kling_lab.request import ENDPOINT
-from kling_lab.schema import RUN_SCHEMA
+from kling_lab.store.schema import RUN_SCHEMA
 
 PROMPTS = [f"A red fox trotting through fresh snow at dawn, variant {i}, cinematic, 35 mm" for i in range(50)]
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)

@@ -3,18 +3,18 @@
 The public API is re-exported here; everything else is private to its module.
 """
 
-from ._version import __version__
-from .api import resume, resume_async, run, run_async
-from .backfill import backfill
-from .effect import Effect, effect
-from .notebooks import run_grid
-from .views import ab, compare, load_votes, plot_win_rates, report, win_rates
-from .errors import (BackendConfigError, BackendError, DownloadError, InvalidInput, InvalidRequest,
+from kling_lab._version import __version__
+from kling_lab.runner.api import resume, resume_async, run, run_async
+from kling_lab.store.backfill import backfill
+from kling_lab.stats.effect import Effect, effect
+from kling_lab.notebooks.grid import run_grid
+from kling_lab.views import ab, compare, load_votes, plot_win_rates, report, win_rates
+from kling_lab.errors import (BackendConfigError, BackendError, DownloadError, InvalidInput, InvalidRequest,
                      KlingLabError, SweepFileError)
-from .request import ENDPOINT, KlingRequest
-from .runner import RunOptions, RunResult, Runner
-from .store import RunStore, load_runs
-from .sweep import Estimate, Sweep, SweepItem
+from kling_lab.request import ENDPOINT, KlingRequest
+from kling_lab.runner.orchestrator import RunOptions, RunResult, Runner
+from kling_lab.store.run_store import RunStore, load_runs
+from kling_lab.sweep import Estimate, Sweep, SweepItem
 
 __all__ = [
     "__version__",

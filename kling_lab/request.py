@@ -14,7 +14,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from .errors import InvalidRequest
+from kling_lab.errors import InvalidRequest
 
 ENDPOINT = "fal-ai/kling-video/v2/master/text-to-video"
 DEFAULT_NEGATIVE_PROMPT = "blur, distort, and low quality"

@@ -31,8 +31,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from .errors import InvalidRequest, SweepFileError
-from .request import INPUT_FIELDS, KlingRequest
+from kling_lab.errors import InvalidRequest, SweepFileError
+from kling_lab.request import INPUT_FIELDS, KlingRequest
 
 SWEEP_KEYS = ("name", "description", "grid", "zip", "requests", "repeats", "tags", *INPUT_FIELDS)
 

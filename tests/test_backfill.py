@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from kling_lab.api import default_media_hook, run
+from kling_lab.runner.api import default_media_hook, run
 from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer
-from kling_lab.backfill import MEDIA_COLUMNS, backfill
-from kling_lab.cli import EXTRA_COMMAND_MODULES, main
-from kling_lab.cli_backfill import add_parser
-from kling_lab.rows import utcnow
-from kling_lab.store import RunStore, load_runs
+from kling_lab.store.backfill import MEDIA_COLUMNS, backfill
+from kling_lab.cli.app import main
+from kling_lab.cli.backfill import add_parser
+from kling_lab.runner.rows import utcnow
+from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.sweep import Sweep
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml"
@@ -88,7 +88,7 @@ def test_unreadable_video_is_skipped_with_a_warning_and_missing_one_silently(
     broken, gone = Path(originals["video_path"].iloc[0]), Path(originals["video_path"].iloc[1])
     broken.write_bytes(b"not a video at all" * 100)
     gone.unlink()
-    with caplog.at_level(logging.WARNING, logger="kling_lab.backfill"):
+    with caplog.at_level(logging.WARNING, logger="kling_lab.store.backfill"):
         assert backfill(pre_qc, progress=False) == 4  # the two intact videos, each with its cache hit
     assert broken.stem in caplog.text and gone.stem not in caplog.text
     df = load_runs(pre_qc)
@@ -117,9 +117,7 @@ def test_cli_command_prints_the_count_and_exits_0(pre_qc: RunStore, capsys: pyte
     assert "0 rows updated" in capsys.readouterr().out
 
 
-@pytest.mark.skipif("cli_backfill" not in EXTRA_COMMAND_MODULES,
-                    reason="kling_lab.cli_backfill is not in kling_lab.cli.EXTRA_COMMAND_MODULES yet")
-def test_kling_lab_backfill_command_when_registered(pre_qc: RunStore, capsys: pytest.CaptureFixture[str]) -> None:
+def test_kling_lab_backfill_command(pre_qc: RunStore, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backfill", "--store", str(pre_qc.root), "--no-progress"]) == 0
     assert "8 rows updated" in capsys.readouterr().out
 

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from kling_lab.budget import Budget
+from kling_lab.runner.budget import Budget
 
 
 def test_reserve_until_cap_then_refuse():

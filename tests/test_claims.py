@@ -5,7 +5,7 @@ import socket
 import subprocess
 import sys
 
-from kling_lab.claims import Claims
+from kling_lab.runner.claims import Claims
 
 
 def test_exclusive_until_released(tmp_path):
@@ -31,7 +31,7 @@ def test_claim_of_a_dead_process_is_stale(tmp_path):
 
 
 def test_claim_held_by_a_live_process_in_another_interpreter(tmp_path):
-    code = (f"from kling_lab.claims import Claims; import sys, time; c = Claims(__import__('pathlib').Path({str(tmp_path)!r}));"
+    code = (f"from kling_lab.runner.claims import Claims; import sys, time; c = Claims(__import__('pathlib').Path({str(tmp_path)!r}));"
             "print(c.try_acquire('k'), flush=True); sys.stdin.readline()")
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kling_lab.cli import main
-from kling_lab.store import load_runs
+from kling_lab.cli.app import main
+from kling_lab.store.run_store import load_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "experiments" / "quickstart.yaml"
@@ -114,7 +114,7 @@ def test_fal_backend_has_a_default_cap_of_25_dollars(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("FAL_QUEUE_RUN_HOST", "FAL_RUN_HOST", "KLING_LAB_EMULATOR")}
     env["FAL_KEY"] = "fal-dummy-key-for-construction-only"
-    code = ("from kling_lab.api import make_runner\n"
+    code = ("from kling_lab.runner.api import make_runner\n"
             f"r = make_runner('fal', {str(tmp_path)!r})\n"
             "print(r.options.max_cost_usd, r.backend.name, repr(r.backend))\n"
             f"r2 = make_runner('fal', {str(tmp_path)!r}, max_cost_usd=3.5)\n"

@@ -7,8 +7,9 @@ import argparse
 import pandas as pd
 import pytest
 
-from kling_lab import cli_notebooks, notebooks
-from kling_lab.cli_notebooks import parse_value
+from kling_lab.cli import notebooks as cli_notebooks
+from kling_lab.notebooks import grid as notebooks
+from kling_lab.cli.notebooks import parse_value
 from kling_lab.errors import InvalidInput
 from templates import greeting_template
 

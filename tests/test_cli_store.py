@@ -2,8 +2,8 @@
 
 from datetime import datetime, timezone
 
-from kling_lab.cli import main
-from kling_lab.store import RunStore
+from kling_lab.cli.app import main
+from kling_lab.store.run_store import RunStore
 
 
 def row(i):

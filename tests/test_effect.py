@@ -15,8 +15,8 @@ import pytest
 import kling_lab as kl
 import importlib
 
-effect_module = importlib.import_module("kling_lab.effect")  # the module (kling_lab.effect is also the function)
-from kling_lab.effect import Effect, effect
+effect_module = importlib.import_module("kling_lab.stats.effect")  # the module (kling_lab.effect is also the function)
+from kling_lab.stats.effect import Effect, effect
 from kling_lab.errors import InvalidInput
 
 NEGATIVE = "blur, distort, and low quality"

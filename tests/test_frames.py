@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 import clips
-import kling_lab.frames as frames_module
-from kling_lab.frames import frame_strip, poster
+import kling_lab.media.frames as frames_module
+from kling_lab.media.frames import frame_strip, poster
 
 
 def frame_index(image: Image.Image) -> float:

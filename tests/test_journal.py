@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from kling_lab.journal import Journal
+from kling_lab.runner.journal import Journal
 
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from kling_lab.errors import InvalidInput
-from kling_lab.leaks import REDACTED, check_parameters, scrub_secrets, secret_values
+from kling_lab.notebooks.leaks import REDACTED, check_parameters, scrub_secrets, secret_values
 
 # A fal-key-shaped value (uuid:32 hex), made at run time so no key-like literal is committed.
 KEY = f"{uuid.uuid4()}:{secrets.token_hex(16)}"

@@ -5,8 +5,8 @@ import json
 import pytest
 
 import kling_lab as kl
-from kling_lab.nbcontext import NOTEBOOK_ENV, PARAMS_ENV, kernel_env, notebook_params, with_notebook_defaults
-from kling_lab.store import STORE_ENV
+from kling_lab.runner.notebook_env import NOTEBOOK_ENV, PARAMS_ENV, kernel_env, notebook_params, with_notebook_defaults
+from kling_lab.store.run_store import STORE_ENV
 
 
 def test_kernel_env_names_the_notebook_its_parameters_and_the_store():

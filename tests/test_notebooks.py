@@ -20,9 +20,9 @@ import pytest
 
 import kling_lab as kl
 from kling_lab.errors import InvalidInput
-from kling_lab.leaks import REDACTED, SecretLeakError
-from kling_lab.notebooks import (backend_options, load_grid, notebook_name, pick_sweep, run_grid,
-                                 simulate_votes, sweeps)
+from kling_lab.notebooks.leaks import REDACTED, SecretLeakError
+from kling_lab.notebooks.grid import load_grid, notebook_name, run_grid
+from kling_lab.notebooks.template_helpers import backend_options, pick_sweep, simulate_votes, sweeps
 from templates import write_template
 
 ROOT = Path(__file__).resolve().parents[1]

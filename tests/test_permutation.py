@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from kling_lab.permutation import DistanceSS, Labels, ScalarSS, permutation_test
+from kling_lab.stats.permutation import DistanceSS, Labels, ScalarSS, permutation_test
 
 
 def labels(level, stratum=None) -> Labels:

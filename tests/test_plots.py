@@ -12,11 +12,11 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from kling_lab.api import run
+from kling_lab.runner.api import run
 from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer
 from kling_lab.plots import (contact_sheet, cost_by_param, cumulative_spend, latency_split, metric_vs_param,
                              status_summary)
-from kling_lab.store import RunStore, load_runs, rows_frame
+from kling_lab.store.run_store import RunStore, load_runs, rows_frame
 from kling_lab.sweep import Sweep
 
 GRID = Sweep.grid("plots", prompt="a lighthouse", cfg_scale=[0.2, 0.5, 0.8], aspect_ratio=["16:9", "1:1"],

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import clips
-import kling_lab.qc as qc_module
+import kling_lab.media.qc as qc_module
 from kling_lab.errors import DownloadError
-from kling_lab.probe import NotAVideoError, probe
-from kling_lab.qc import METRICS, compute_qc, qc_from_luma, read_luma
+from kling_lab.media.probe import NotAVideoError, probe
+from kling_lab.media.qc import METRICS, compute_qc, qc_from_luma, read_luma
 
 RECIPES: dict[str, Callable[[], Iterator[clips.Frame]]] = {
     "static": clips.static_frames,

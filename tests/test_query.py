@@ -4,8 +4,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kling_lab.query import query
-from kling_lab.store import RunStore
+from kling_lab.store.query import query
+from kling_lab.store.run_store import RunStore
 
 T0 = datetime(2026, 11, 2, tzinfo=timezone.utc)
 

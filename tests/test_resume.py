@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kling_lab.api import resume, run
-from kling_lab.journal import Journal
-from kling_lab.rows import utcnow
-from kling_lab.store import RunStore, load_runs
+from kling_lab.runner.api import resume, run
+from kling_lab.runner.journal import Journal
+from kling_lab.runner.rows import utcnow
+from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.sweep import Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_resume_uses_a_video_already_downloaded(emulator, tmp_path):
     """Crash after the download but before the row: resume writes the row, never downloads again."""
     import fal_client
 
-    from kling_lab.media import download
+    from kling_lab.media.download import download
     from kling_lab.request import ENDPOINT, KlingRequest
 
     store = RunStore(tmp_path / "store")
@@ -212,7 +212,7 @@ def test_identical_items_in_one_sweep_are_submitted_once(emulator, tmp_path):
 
 
 def test_a_stale_claim_from_a_killed_process_is_taken_over(emulator, tmp_path):
-    from kling_lab.claims import Claims
+    from kling_lab.runner.claims import Claims
 
     store = RunStore(tmp_path / "store")
     sweep = Sweep.from_list([{"prompt": "a lighthouse"}], name="stale")

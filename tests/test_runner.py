@@ -8,8 +8,8 @@ from pathlib import Path
 import av
 import pytest
 
-from kling_lab.api import make_runner, run
-from kling_lab.store import RunStore, load_runs
+from kling_lab.runner.api import make_runner, run
+from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.sweep import Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def test_transient_faults_twenty_percent_all_end_ok(emulator, tmp_path):
     emulator.configure(rate_429=0.05, rate_500=0.05, rate_503=0.05, rate_drop=0.05, seed=7,
                        fault_calls={"submit", "status", "result", "download"})
     sweep = small_sweep(8, name="faulty")
-    from kling_lab.retry import Backoff
+    from kling_lab.runner.retry import Backoff
 
     result = run(sweep, store=tmp_path, progress=False, backoff=Backoff(base_s=0.02, cap_s=0.2), concurrency=4)
     df = load_runs(tmp_path)
@@ -115,7 +115,7 @@ def test_content_policy_fails_after_exactly_one_submission(emulator, tmp_path):
 
 def test_truncated_video_is_retried_then_ok(emulator, tmp_path):
     emulator.configure(rate_truncated_video=0.3, seed=3)
-    from kling_lab.retry import Backoff
+    from kling_lab.runner.retry import Backoff
 
     run(small_sweep(4, name="trunc"), store=tmp_path, progress=False, download_attempts=5,
         backoff=Backoff(0.01, 0.05))
@@ -126,7 +126,7 @@ def test_truncated_video_is_retried_then_ok(emulator, tmp_path):
 
 def test_always_truncated_video_fails_bad_video(emulator, tmp_path):
     emulator.configure(rate_truncated_video=1.0)
-    from kling_lab.retry import Backoff
+    from kling_lab.runner.retry import Backoff
 
     run(small_sweep(1, name="trunc1"), store=tmp_path, progress=False, backoff=Backoff(0.01, 0.05))
     row = load_runs(tmp_path).iloc[0]

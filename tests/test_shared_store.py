@@ -17,12 +17,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from kling_lab.api import run
+from kling_lab.runner.api import run
 from kling_lab.errors import InvalidInput
-from kling_lab.query import query
-from kling_lab.store import RunStore, load_runs
+from kling_lab.store.query import query
+from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.sweep import Sweep
-from kling_lab.sync import sync
+from kling_lab.store.sync import sync
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "S3-SECRET-recognisable-7731"

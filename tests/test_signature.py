@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from clips import moving_frames, static_frames, write_clip
-from kling_lab.signature import LOOK_SIZE, MOTION_SIZE, frame_signature, signature_distances
+from kling_lab.media.signature import LOOK_SIZE, MOTION_SIZE, frame_signature, signature_distances
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kling_lab.schema import RUN_SCHEMA
-from kling_lab.store import RunStore, load_runs
+from kling_lab.store.schema import RUN_SCHEMA
+from kling_lab.store.run_store import RunStore, load_runs
 
 
 def row(i: int, **extra):

@@ -11,7 +11,7 @@ import pytest
 from views_helpers import standard_store
 
 from kling_lab.errors import InvalidInput
-from kling_lab.store import load_runs
+from kling_lab.store.run_store import load_runs
 from kling_lab.views import ABWidget, ab, load_votes
 
 NEG = "blur, distort, and low quality"

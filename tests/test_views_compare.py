@@ -12,7 +12,7 @@ import pytest
 from nbclient import NotebookClient
 from views_helpers import standard_store, sweep_into
 
-from kling_lab.store import load_runs
+from kling_lab.store.run_store import load_runs
 from kling_lab.views import CompareWidget, compare
 from kling_lab.views.sources import JUPYTER_FILES
 

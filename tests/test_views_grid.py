@@ -10,7 +10,7 @@ import pytest
 from views_helpers import BLOCKED, standard_store, sweep_into
 
 from kling_lab.errors import InvalidInput
-from kling_lab.store import RunStore, load_runs
+from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.views import values
 from kling_lab.views.grid import build_grid, visible
 

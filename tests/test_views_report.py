@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from views_helpers import launch_chromium, standard_store, sweep_into
 
-from kling_lab.store import load_runs
+from kling_lab.store.run_store import load_runs
 from kling_lab.views import report
 
 NASTY = 'a fox </script><b>bold</b> & "quotes"'

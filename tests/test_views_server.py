@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from kling_lab.views.server import MediaServer
+from kling_lab.views.video_server import MediaServer
 
 
 @pytest.fixture

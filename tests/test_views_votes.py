@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kling_lab.errors import InvalidInput
-from kling_lab.store import RunStore
-from kling_lab.views.votes import SCHEMA, append_vote, load_votes, vote_row
+from kling_lab.store.run_store import RunStore
+from kling_lab.store.votes import SCHEMA, append_vote, load_votes, vote_row
 
 LEFT = {"run_id": "r1", "prompt": "a fox", "sweep_id": "s-1"}
 RIGHT = {"run_id": "r2", "prompt": "a fox", "sweep_id": "s-1"}

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from kling_lab.views.winrates import NO_VOTES, bradley_terry, plot_win_rates, win_rates
+from kling_lab.plots.winrates import plot_win_rates
+from kling_lab.stats.winrates import NO_VOTES, bradley_terry, win_rates
 
 TRUE = {"weak": 1.0, "mid": 2.0, "strong": 4.0}
 

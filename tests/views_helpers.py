@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 from conftest import FAST
 
-from kling_lab.api import run
+from kling_lab.runner.api import run
 from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer
-from kling_lab.store import load_runs
+from kling_lab.store.run_store import load_runs
 from kling_lab.sweep import Sweep
 
 PROMPT = "a red fox trotting through fresh snow"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import BackendConfigError
-from .base import Backend, Completed, InProgress, Queued, Status
+from kling_lab.errors import BackendConfigError
+from kling_lab.backends.base import Backend, Completed, InProgress, Queued, Status
 
 BackendFactory = Callable[..., Backend]
 _REGISTRY: dict[str, BackendFactory] = {}
@@ -42,13 +42,13 @@ def get_backend(name: str | Backend | None = None, **options: Any) -> Backend:
 
 
 def _fal(**options: Any) -> Backend:
-    from .fal import FalBackend
+    from kling_lab.backends.fal import FalBackend
 
     return FalBackend(**options)
 
 
 def _emulator(**options: Any) -> Backend:
-    from .emulator.backend import EmulatorBackend
+    from kling_lab.backends.emulator.backend import EmulatorBackend
 
     return EmulatorBackend(**options)
 

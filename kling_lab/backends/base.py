@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..request import KlingRequest
+from kling_lab.request import KlingRequest
 
 
 @dataclass(frozen=True)

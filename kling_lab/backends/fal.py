@@ -12,9 +12,9 @@ from urllib.parse import urlparse
 
 import httpx
 
-from ..errors import BackendConfigError, BackendError
-from ..request import ENDPOINT, KlingRequest
-from .base import Completed, InProgress, Queued, Status
+from kling_lab.errors import BackendConfigError, BackendError
+from kling_lab.request import ENDPOINT, KlingRequest
+from kling_lab.backends.base import Completed, InProgress, Queued, Status
 
 FINGERPRINT_HEADER = "X-Kling-Lab-Fingerprint"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

@@ -8,8 +8,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..request import price_usd
-from ._common import (CACHE, OUTCOME_COLORS, check_runs, label, legend_outside, matches, new_figure, ordered_values,
+from kling_lab.request import price_usd
+from kling_lab.plots._common import (CACHE, OUTCOME_COLORS, check_runs, label, legend_outside, matches, new_figure, ordered_values,
                       outcomes, require_rows, usd, value_label)
 
 # Bars per parameter value; skipped_budget runs were never submitted, so they neither cost nor save.

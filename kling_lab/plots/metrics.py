@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ._common import check_runs, fresh_ok, label, matches, new_figure, ordered_values, require_rows, value_label
+from kling_lab.plots._common import check_runs, fresh_ok, label, matches, new_figure, ordered_values, require_rows, value_label
 
 # Two-sided 95 % Student t quantiles t(0.975, df) for df = 1…30; beyond that the normal 1.96 is close enough.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,

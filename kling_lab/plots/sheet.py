@@ -12,11 +12,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..errors import KlingLabError
-from ..frames import frame_strip
-from ..schema import PARAM_COLUMNS
-from ..store import RunStore
-from ._common import check_runs, matches, new_figure, ordered_values, require_rows, value_label
+from kling_lab.errors import KlingLabError
+from kling_lab.media.frames import frame_strip
+from kling_lab.store.schema import PARAM_COLUMNS
+from kling_lab.store.run_store import RunStore
+from kling_lab.plots._common import check_runs, matches, new_figure, ordered_values, require_rows, value_label
 
 SHORT = {"negative_prompt": "neg", "cfg_scale": "cfg", "aspect_ratio": "aspect", "duration_s": "dur",
          "repeat": "rep", "prompt": "prompt"}

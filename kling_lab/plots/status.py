@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ._common import (OUTCOME_COLORS, OUTCOMES, check_runs, label, legend_outside, matches, new_figure, ordered_values,
+from kling_lab.plots._common import (OUTCOME_COLORS, OUTCOMES, check_runs, label, legend_outside, matches, new_figure, ordered_values,
                       outcomes, value_label)
 
 

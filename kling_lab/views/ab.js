@@ -1,4 +1,4 @@
-// anywidget entry of the blind A/B vote (bundled after sync.js).
+// anywidget entry of the blind A/B vote (bundled after synced_playback.js).
 //
 // Traits read: pair ({index, left: {src, poster}, right: {...}, prompt, facts}; empty when done),
 // progress ({done, total, earlier}), last (the previous vote, revealed), message, by, base,

@@ -17,20 +17,20 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from ..errors import InvalidInput
-from ..schema import PARAM_COLUMNS
-from ..store import RunStore
-from . import assets, values
-from .labels import param_text
-from .pairing import Pair, make_pairs
-from .sources import Source, SourceName, locate, make_source
-from .votes import CHOICES, append_vote, load_votes, vote_row
+from kling_lab.errors import InvalidInput
+from kling_lab.store.schema import PARAM_COLUMNS
+from kling_lab.store.run_store import RunStore
+from kling_lab.views import assets, values
+from kling_lab.views.labels import param_text
+from kling_lab.views.pairing import Pair, make_pairs
+from kling_lab.views.sources import Source, SourceName, locate, make_source
+from kling_lab.store.votes import CHOICES, append_vote, load_votes, vote_row
 
 
 class ABWidget(anywidget.AnyWidget):
     """The vote widget. ``vote(choice)`` is what the buttons and keys call."""
 
-    _esm = assets.bundle("sync.js", "ab.js")
+    _esm = assets.bundle("synced_playback.js", "ab.js")
     _css = assets.stylesheet()
 
     by = traitlets.Unicode("").tag(sync=True)

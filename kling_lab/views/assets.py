@@ -1,7 +1,7 @@
 """The front-end files of the views (``*.js``, ``*.css``, ``*.html`` beside this module).
 
 The JavaScript is plain ES module files; a view's module is the concatenation of the files it
-needs in dependency order (``sync.js`` first), so the widgets and the static report run the very
+needs in dependency order (``synced_playback.js`` first), so the widgets and the static report run the very
 same code without a bundler. Each file exports its names; only the entry file has a default export.
 """
 

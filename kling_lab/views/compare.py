@@ -1,6 +1,6 @@
 """``compare``: a grid of videos faceted by two run-log columns, with playback synced across cells.
 
-One control row plays, pauses, loops and scrubs every video from one master clock (``sync.js``);
+One control row plays, pauses, loops and scrubs every video from one master clock (``synced_playback.js``);
 dropdowns filter the other parameters that vary; "show prompt diff" highlights how each cell's
 prompt differs from the most common one. Videos are referenced by URL (see ``sources`` for the
 loopback server vs Jupyter ``/files/`` trade-off), or inlined as small previews with ``embed=True``.
@@ -15,16 +15,16 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from ..store import RunStore
-from . import assets
-from .grid import RepeatMode, build_grid, view_state, visible
-from .sources import Source, SourceName, make_source
+from kling_lab.store.run_store import RunStore
+from kling_lab.views import assets
+from kling_lab.views.grid import RepeatMode, build_grid, view_state, visible
+from kling_lab.views.sources import Source, SourceName, make_source
 
 
 class CompareWidget(anywidget.AnyWidget):
     """The compare grid. Python-side controls: ``play()``, ``pause()``, ``seek(t)``, ``selection``."""
 
-    _esm = assets.bundle("sync.js", "grid.js", "compare.js")
+    _esm = assets.bundle("synced_playback.js", "grid.js", "compare.js")
     _css = assets.stylesheet()
 
     grid = traitlets.Dict().tag(sync=True)  # the spec from views.grid.build_grid

@@ -1,5 +1,5 @@
 // The faceted grid of runs (compare widget and static report): filters, the control row, the
-// "show prompt diff" toggle and one card per run. Needs sync.js (bundled before this file).
+// "show prompt diff" toggle and one card per run. Needs synced_playback.js (bundled before this file).
 //
 // `model` is an anywidget model or report.js's local stand-in: get/set/on/save_changes.
 // Traits read: grid (the spec from views/grid.py), selection, show_diff, playing, loop, tolerance.

@@ -13,11 +13,11 @@ from typing import Any, Literal, Mapping
 
 import pandas as pd
 
-from ..errors import InvalidInput
-from ..schema import PARAM_COLUMNS, STATUSES
-from ..store import RunStore
-from . import labels, promptdiff, values
-from .sources import Source, locate
+from kling_lab.errors import InvalidInput
+from kling_lab.store.schema import PARAM_COLUMNS, STATUSES
+from kling_lab.store.run_store import RunStore
+from kling_lab.views import labels, promptdiff, values
+from kling_lab.views.sources import Source, locate
 
 RepeatMode = Literal["stack", "select"]
 FILTER_COLUMNS = [*PARAM_COLUMNS, "sweep_id"]

@@ -8,9 +8,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ..schema import PARAM_COLUMNS, QC_COLUMNS
-from .labels import failure_text, metric_docs, metric_name
-from .values import label, py
+from kling_lab.store.schema import PARAM_COLUMNS, QC_COLUMNS
+from kling_lab.views.labels import failure_text, metric_docs, metric_name
+from kling_lab.views.values import label, py
 
 LATENCY_COLUMNS = ["queue_s", "inference_s", "total_s", "download_s"]
 _NUMBER = re.compile(r"\$?-?[\d.]+(e[-+]?\d+)?")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..schema import PARAM_COLUMNS, QC_COLUMNS
-from .values import label
+from kling_lab.store.schema import PARAM_COLUMNS, QC_COLUMNS
+from kling_lab.views.values import label
 
 LATENCY = (("queue_s", "queue"), ("inference_s", "inference"), ("download_s", "download"))
 
@@ -56,7 +56,7 @@ def metrics(row: Mapping[str, Any]) -> list[list[str]]:
 
 def metric_docs() -> dict[str, str]:
     """Each metric's short name → its definition (``kling_lab.qc.METRICS``; PyAV loads on first call)."""
-    from ..qc import METRICS
+    from kling_lab.media.qc import METRICS
 
     return {metric_name(col): doc for col, doc in METRICS.items()}
 

@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..schema import PARAM_COLUMNS
-from . import values
+from kling_lab.store.schema import PARAM_COLUMNS
+from kling_lab.views import values
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import av
 
-from ..probe import fit_within, open_video, stream_fps
+from kling_lab.media.probe import fit_within, open_video, stream_fps
 
 
 def encode_preview(path: str | os.PathLike[str], *, max_side: int = 240, crf: int = 32) -> bytes:

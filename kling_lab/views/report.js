@@ -1,4 +1,4 @@
-// Entry of the static HTML report (bundled after sync.js and grid.js): the same grid as the
+// Entry of the static HTML report (bundled after synced_playback.js and grid.js): the same grid as the
 // widget, driven by a local stand-in for the widget model whose state is the page's JSON.
 
 function localModel(state) {

@@ -1,6 +1,6 @@
 """``report``: a static HTML gallery of a sweep that opens from disk with no server and no network.
 
-The page holds the same faceted grid and synced playback as ``compare`` (``grid.js`` + ``sync.js``
+The page holds the same faceted grid and synced playback as ``compare`` (``grid.js`` + ``synced_playback.js``
 inlined), then cost/latency, parameter and QC-metric tables. Videos and posters are referenced by
 paths relative to the report (so keep the store where it is), or copied into ``<name>_files/``
 beside it with ``copy_videos=True`` (then the report folder can be zipped and sent). Nothing is
@@ -20,11 +20,11 @@ from typing import Any
 
 import pandas as pd
 
-from .._version import __version__
-from ..store import RunStore
-from . import assets, htmltables
-from .grid import build_grid, check_facets, view_state
-from .sources import RelativeSource
+from kling_lab._version import __version__
+from kling_lab.store.run_store import RunStore
+from kling_lab.views import assets, htmltables
+from kling_lab.views.grid import build_grid, check_facets, view_state
+from kling_lab.views.sources import RelativeSource
 
 
 def script_json(data: Any) -> str:
@@ -55,7 +55,7 @@ def render_report(runs: pd.DataFrame, page_dir: Path, *, rows: str | None, cols:
     facets = check_facets(runs, rows, cols) if len(runs.columns) else []
     spec = build_grid(runs, rows, cols, repeat="stack", store=RunStore.coerce(store),
                       source=RelativeSource(page_dir, copy_dir))
-    script = assets.bundle("sync.js", "grid.js", "report.js")
+    script = assets.bundle("synced_playback.js", "grid.js", "report.js")
     if "</script" in script.lower():
         raise AssertionError("the inlined JavaScript must not contain '</script'")
     page_title = title or _title(runs)

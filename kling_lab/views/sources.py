@@ -27,8 +27,8 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 from urllib.parse import quote
 
-from ..store import RunStore
-from .server import media_server
+from kling_lab.store.run_store import RunStore
+from kling_lab.views.video_server import media_server
 
 SourceName = Literal["server", "files"]
 JUPYTER_FILES = "jupyter-files"  # the front end prefixes "<jupyter base url>files/" to such URLs
@@ -56,7 +56,7 @@ def locate(store: RunStore, video_path: str | None) -> Path | None:
 
 def poster_file(video: Path) -> Path | None:
     """A cached poster JPEG (middle frame) for ``video``; None if the file cannot be decoded."""
-    from ..frames import poster  # PyAV loads only when a view needs a poster
+    from kling_lab.media.frames import poster  # PyAV loads only when a view needs a poster
 
     try:
         return poster(video, at=0.5, max_side=480)
@@ -105,7 +105,7 @@ class EmbedSource:
         self.max_side = max_side
 
     def video(self, path: Path) -> str:
-        from .preview import preview_data_uri
+        from kling_lab.views.preview import preview_data_uri
 
         return preview_data_uri(path, max_side=self.max_side)
 

@@ -4,10 +4,10 @@ Start one with :func:`ensure_emulator` (process-wide, sets the environment so
 fal_client uses it) or :class:`EmulatorServer` (explicit lifecycle).
 """
 
-from .config import EmulatorConfig
-from .render import render_placeholder
-from .server import EmulatorServer
-from .service import EMULATOR_ENV, ensure_emulator, external_emulator
+from kling_lab.backends.emulator.config import EmulatorConfig
+from kling_lab.backends.emulator.render import render_placeholder
+from kling_lab.backends.emulator.server import EmulatorServer
+from kling_lab.backends.emulator.service import EMULATOR_ENV, ensure_emulator, external_emulator
 
 __all__ = [
     "EMULATOR_ENV",

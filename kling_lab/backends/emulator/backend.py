@@ -6,10 +6,10 @@ says ``backend=emulator``.
 
 from __future__ import annotations
 
-from ...errors import BackendConfigError
-from ...request import ENDPOINT
-from ..fal import FalBackend, fal_queue_host
-from .config import EmulatorConfig
+from kling_lab.errors import BackendConfigError
+from kling_lab.request import ENDPOINT
+from kling_lab.backends.fal import FalBackend, fal_queue_host
+from kling_lab.backends.emulator.config import EmulatorConfig
 
 PLACEHOLDER_KEY = "kling-lab-emulator:not-a-real-key"
 
@@ -22,7 +22,7 @@ class EmulatorBackend(FalBackend):
 
     def __init__(self, config: EmulatorConfig | None = None, *, endpoint: str = ENDPOINT,
                  timeout_s: float = 60.0) -> None:
-        from .service import ensure_emulator, external_emulator
+        from kling_lab.backends.emulator.service import ensure_emulator, external_emulator
 
         host = external_emulator()
         self.server = None

@@ -19,7 +19,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ...request import OUTPUT_SIZES
+from kling_lab.request import OUTPUT_SIZES
 
 BANNER = "EMULATOR - placeholder, not Kling output"
 REFERENCE_SHORT_SIDE = 720  # Kling 2.0 Master's 720p

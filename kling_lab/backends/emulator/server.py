@@ -33,10 +33,10 @@ from typing import Any, Awaitable, Callable, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
-from ...request import ENDPOINT, KlingRequest, canonical_json
-from .config import EmulatorConfig
-from .render import output_size, render_placeholder
-from .tls import emulator_tls
+from kling_lab.request import ENDPOINT, KlingRequest, canonical_json
+from kling_lab.backends.emulator.config import EmulatorConfig
+from kling_lab.backends.emulator.render import output_size, render_placeholder
+from kling_lab.backends.emulator.tls import emulator_tls
 
 EMULATOR_ENV = "KLING_LAB_EMULATOR"
 APP_PREFIX = "fal-ai/kling-video"  # what fal_client builds when re-attaching by id

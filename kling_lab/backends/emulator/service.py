@@ -11,9 +11,9 @@ import os
 import sys
 import threading
 
-from ...errors import BackendConfigError
-from .config import EmulatorConfig
-from .server import EMULATOR_ENV, EmulatorServer
+from kling_lab.errors import BackendConfigError
+from kling_lab.backends.emulator.config import EmulatorConfig
+from kling_lab.backends.emulator.server import EMULATOR_ENV, EmulatorServer
 
 _LOCK = threading.Lock()
 _SERVER: EmulatorServer | None = None

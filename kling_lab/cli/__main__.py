@@ -1,0 +1,7 @@
+"""``python -m kling_lab.cli``."""
+
+import sys
+
+from kling_lab.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Videos on this machine: download and verification, probe, QC metrics, frames and signatures."""

@@ -1,0 +1,118 @@
+"""The functions a notebook calls: ``run``, ``resume`` (sync) and their ``*_async`` twins.
+
+The sync forms work in a plain script and inside a Jupyter kernel whose event loop is
+already running (see :mod:`kling_lab.syncrun`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from kling_lab.backends import Backend, get_backend
+from kling_lab.errors import BackendConfigError
+from kling_lab.runner.notebook_env import with_notebook_defaults
+from kling_lab.runner.orchestrator import RunOptions, RunResult, Runner
+from kling_lab.store.run_store import RunStore
+from kling_lab.sweep import Sweep
+from kling_lab.util.loop_thread import run_sync
+
+FAL_DEFAULT_CAP_USD = 25.0
+
+SweepLike = Sweep | str | os.PathLike[str] | Iterable[Mapping[str, Any]]
+
+
+def as_sweep(sweep: SweepLike) -> Sweep:
+    """A Sweep, a path to a sweep YAML file, or a list of request mappings."""
+    if isinstance(sweep, Sweep):
+        return sweep
+    if isinstance(sweep, (str, os.PathLike)):
+        return Sweep.from_yaml(Path(sweep))
+    return Sweep.from_list(list(sweep))
+
+
+def default_media_hook(path: str) -> dict[str, Any]:
+    """Probe + QC columns for a downloaded video (empty if the media modules are unavailable)."""
+    columns: dict[str, Any] = {}
+    try:
+        from kling_lab.media.probe import probe
+    except ImportError:
+        return columns
+    columns.update(probe(path))
+    try:
+        from kling_lab.media.qc import compute_qc
+    except ImportError:
+        return columns
+    columns.update(compute_qc(path))
+    return columns
+
+
+def make_runner(backend: str | Backend | None = "emulator", store: RunStore | str | os.PathLike[str] | None = None,
+                *, backend_options: Mapping[str, Any] | None = None, **options: Any) -> Runner:
+    """A Runner with the backend resolved by name and the cap rules applied.
+
+    The real ``fal`` backend always runs under a cap: ``max_cost_usd`` defaults to $25.
+    """
+    name = backend if isinstance(backend, str) or backend is None else getattr(backend, "name", "custom")
+    if name == "fal" and options.get("max_cost_usd") is None:
+        options["max_cost_usd"] = FAL_DEFAULT_CAP_USD
+    options.setdefault("media_hook", default_media_hook)
+    options = with_notebook_defaults(options)  # tags from a run_grid notebook, if any
+    run_options = RunOptions(**options)  # validate before any backend starts
+    resolved = get_backend(backend, **dict(backend_options or {}))
+    return Runner(resolved, store, run_options)
+
+
+async def execute(runner: Runner, sweep: Sweep | None = None) -> RunResult:
+    """Run ``sweep`` with ``runner`` (or, without a sweep, resume its journal), then close the backend.
+
+    Before the real fal backend's first submit, the estimate and the cap are printed."""
+    try:
+        if sweep is None:
+            return await runner.resume()
+        if runner.backend.name == "fal":
+            estimate = sweep.estimate(runner.options.concurrency)
+            print(f"fal: {estimate}; cap ${runner.options.max_cost_usd:.2f}", file=sys.stderr)
+        return await runner.run(sweep)
+    finally:
+        await runner.backend.aclose()
+
+
+async def run_async(sweep: SweepLike, *, backend: str | Backend | None = "emulator",
+                    store: RunStore | str | os.PathLike[str] | None = None,
+                    backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+    """Run a sweep and log every request; see :func:`run` for the options."""
+    sweep = as_sweep(sweep)  # bad input fails here, before any backend starts
+    return await execute(make_runner(backend, store, backend_options=backend_options, **options), sweep)
+
+
+def run(sweep: SweepLike, *, backend: str | Backend | None = "emulator",
+        store: RunStore | str | os.PathLike[str] | None = None,
+        backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+    """Run a sweep (a Sweep, a YAML path or a list of request dicts) and return its result.
+
+    ``backend``: ``"emulator"`` (default, free, placeholder videos) or ``"fal"`` (real,
+    needs FAL_KEY, capped at ``max_cost_usd``, default $25). Options: ``concurrency``
+    (default 4), ``max_cost_usd``, ``force`` (ignore the cache), ``request_timeout_s``,
+    ``tags`` (dict stored as ``params_json``), ``notebook``, ``progress``.
+    """
+    return run_sync(lambda: run_async(sweep, backend=backend, store=store,
+                                      backend_options=backend_options, **options))
+
+
+async def resume_async(*, backend: str | Backend | None = "emulator",
+                       store: RunStore | str | os.PathLike[str] | None = None,
+                       backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+    """Collect every journaled request of ``backend`` that has no row yet (never re-submits)."""
+    return await execute(make_runner(backend, store, backend_options=backend_options, **options))
+
+
+def resume(*, backend: str | Backend | None = "emulator", store: RunStore | str | os.PathLike[str] | None = None,
+           backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+    """Sync form of :func:`resume_async`."""
+    return run_sync(lambda: resume_async(backend=backend, store=store, backend_options=backend_options, **options))
+
+
+__all__ = ["run", "run_async", "resume", "resume_async", "as_sweep", "make_runner", "execute", "BackendConfigError"]

@@ -1,0 +1,72 @@
+"""Building run-log rows (plain dicts in the schema's columns)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from kling_lab._version import __version__
+from kling_lab.request import KlingRequest
+from kling_lab.store.schema import PROBE_COLUMNS, QC_COLUMNS
+
+
+def current_user() -> str:
+    """``$KLING_LAB_USER``, else the login name (for per-person spend in a shared store)."""
+    import getpass
+    import os
+
+    try:
+        return os.environ.get("KLING_LAB_USER") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def base_row(*, request: KlingRequest, fingerprint: str, repeat: int, sweep_meta: Mapping[str, Any],
+             backend: str, endpoint: str) -> dict[str, Any]:
+    """The columns every row of a request has, whatever its outcome."""
+    return {
+        "run_id": new_run_id(),
+        "sweep_id": sweep_meta.get("sweep_id"),
+        "experiment": sweep_meta.get("experiment"),
+        "sweep_index": sweep_meta.get("sweep_index"),
+        "fingerprint": fingerprint,
+        "endpoint": endpoint,
+        "backend": backend,
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "cfg_scale": request.cfg_scale,
+        "aspect_ratio": request.aspect_ratio,
+        "duration_s": request.duration_s,
+        "repeat": repeat,
+        "cache_hit": False,
+        "cost_usd": 0.0,
+        "notebook": sweep_meta.get("notebook"),
+        "params_json": sweep_meta.get("params_json"),
+        "kling_lab_version": __version__,
+        "user": current_user(),
+    }
+
+
+def cache_hit_row(row: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
+    """A row reusing ``source``'s video: status ok, cost 0, pointer to the original run."""
+    copied = {k: source.get(k) for k in
+              ("request_id", "video_url", "video_path", "video_sha256", "video_bytes", *PROBE_COLUMNS, *QC_COLUMNS)}
+    return {**row, **copied, "status": "ok", "cache_hit": True, "cost_usd": 0.0,
+            "source_run_id": source.get("source_run_id") or source.get("run_id"), "logged_at": utcnow()}
+
+
+def tags_json(*tag_maps: Mapping[str, Any] | None) -> str | None:
+    merged: dict[str, Any] = {}
+    for tags in tag_maps:
+        merged.update(tags or {})
+    return json.dumps(merged, sort_keys=True, default=str) if merged else None
