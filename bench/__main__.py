@@ -14,9 +14,10 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .context import Context
 from .emulator import start_emulator
@@ -30,8 +31,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a few requests): a CI smoke test")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
-    parser.add_argument("--only", nargs="+", choices=list(SECTIONS), metavar="NAME",
-                        help=f"run only these benchmarks: {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(SECTIONS),
+        metavar="NAME",
+        help=f"run only these benchmarks: {', '.join(SECTIONS)}",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,7 +48,7 @@ def run_section(ctx: Context, name: str) -> Section:
     started = time.perf_counter()
     try:
         runner(name)(ctx, section)
-    except Exception as exc:  # noqa: BLE001 - reported in the table and the JSON
+    except Exception as exc:
         traceback.print_exc()
         section.error = f"{type(exc).__name__}: {exc}"
     section.seconds = time.perf_counter() - started
@@ -55,7 +61,7 @@ def meta(quick: bool, started: float, load_before: tuple[float, ...]) -> dict[st
 
     return {
         "quick": quick,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "total_s": round(time.perf_counter() - started, 1),
         "cpus": os.cpu_count(),
         "load_average_before": load_before,
@@ -78,8 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator.stop()
     print(format_table(sections))
     write_json(args.out, sections, meta(args.quick, started, load_before))
-    print(f"\nwritten {args.out} (total {time.perf_counter() - started:.0f} s, "
-          f"load average before/after {load_before[0]:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(
+        f"\nwritten {args.out} (total {time.perf_counter() - started:.0f} s, "
+        f"load average before/after {load_before[0]:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
     return 1 if any(s.error for s in sections) else 0
 
 

@@ -28,8 +28,9 @@ async def _status(handle: Any, poll_s: float, attempts: int = 5) -> Any:
             await asyncio.sleep(poll_s)
 
 
-async def bare_loop_async(inputs: list[dict[str, Any]], concurrency: int, dest: Path, *, endpoint: str, key: str,
-                          poll_s: float) -> int:
+async def bare_loop_async(
+    inputs: list[dict[str, Any]], concurrency: int, dest: Path, *, endpoint: str, key: str, poll_s: float
+) -> int:
     """Run ``inputs`` on ``endpoint``; return the number of videos downloaded into ``dest``."""
     import fal_client
 
@@ -58,8 +59,9 @@ async def bare_loop_async(inputs: list[dict[str, Any]], concurrency: int, dest: 
     return sum(1 for p in dest.glob("*.mp4") if p.stat().st_size > 0)
 
 
-def bare_loop(inputs: list[dict[str, Any]], concurrency: int, dest: Path, *, endpoint: str, key: str,
-              poll_s: float) -> int:
+def bare_loop(
+    inputs: list[dict[str, Any]], concurrency: int, dest: Path, *, endpoint: str, key: str, poll_s: float
+) -> int:
     """Sync form of :func:`bare_loop_async` (its own event loop, like a script's ``asyncio.run``)."""
     done = asyncio.run(bare_loop_async(inputs, concurrency, dest, endpoint=endpoint, key=key, poll_s=poll_s))
     if done != len(inputs):

@@ -31,16 +31,21 @@ KILL_TIMEOUT_S = 60.0
 
 def _repeat(ctx: Context, section: Section) -> None:
     n, concurrency, service_s = ctx.size((24, 4, 0.5), (4, 4, 0.2))
-    ctx.emulator.reset(queue_delay_s=0.1, service_time_s=service_s, concurrency=concurrency, render_scale=0.1,
-                      fps=8)
+    ctx.emulator.reset(queue_delay_s=0.1, service_time_s=service_s, concurrency=concurrency, render_scale=0.1, fps=8)
     store, inputs = ctx.fresh_dir("cache"), bench_inputs(n, "cache")
     first, _ = timed(lambda: kling_lab_run(inputs, concurrency, store))
     before = ctx.emulator.stats()["submissions"]
     second, again = timed(lambda: kling_lab_run(inputs, concurrency, store))
-    section.add("repeat_submissions", f"repeated sweep ({n} requests): submissions",
-                ctx.emulator.stats()["submissions"] - before, "requests", 0)
-    section.add("repeat_cache_hits", "repeated sweep: cache hits", again.cache_hits, "requests", n,
-                higher_is_better=True)
+    section.add(
+        "repeat_submissions",
+        f"repeated sweep ({n} requests): submissions",
+        ctx.emulator.stats()["submissions"] - before,
+        "requests",
+        0,
+    )
+    section.add(
+        "repeat_cache_hits", "repeated sweep: cache hits", again.cache_hits, "requests", n, higher_is_better=True
+    )
     section.add("repeat_wall_ratio", "repeated sweep wall / first run wall", ratio(second.wall_s, first.wall_s), "x")
     section.add("first_wall_s", "first run wall", first.wall_s, "s")
 
@@ -63,8 +68,18 @@ def _resume(ctx: Context, section: Section) -> None:
     store, inputs = ctx.fresh_dir("resume"), bench_inputs(n, "resume")
     sweep_file = store.parent / f"{store.name}.yaml"
     sweep_file.write_text(yaml.safe_dump({"name": "resume", "requests": inputs}))
-    command = [sys.executable, "-m", "kling_lab.cli", "run", str(sweep_file), "--store", str(store),
-               "--concurrency", str(concurrency), "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "kling_lab.cli",
+        "run",
+        str(sweep_file),
+        "--store",
+        str(store),
+        "--concurrency",
+        str(concurrency),
+        "--no-progress",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
         in_flight = _wait_until_in_flight(ctx, Journal(store / "journal"), process, concurrency)
@@ -75,12 +90,28 @@ def _resume(ctx: Context, section: Section) -> None:
     stats, df = ctx.emulator.stats(), load_runs(store)
     per_fingerprint = stats["submissions_by_fingerprint"].values()
     section.add("killed_in_flight", "SIGKILL with requests in flight", in_flight, "requests")
-    section.add("resume_duplicate_submissions", "after resume: fingerprints submitted twice",
-                sum(v - 1 for v in per_fingerprint), "requests", 0)
-    section.add("resume_duplicate_downloads", "after resume: videos downloaded twice",
-                sum(1 for v in stats["downloads"].values() if v > 1), "requests", 0)
-    section.add("resume_ok_rows", f"after resume: ok rows (of {n})", int((df["status"] == "ok").sum()), "rows", n,
-                higher_is_better=True)
+    section.add(
+        "resume_duplicate_submissions",
+        "after resume: fingerprints submitted twice",
+        sum(v - 1 for v in per_fingerprint),
+        "requests",
+        0,
+    )
+    section.add(
+        "resume_duplicate_downloads",
+        "after resume: videos downloaded twice",
+        sum(1 for v in stats["downloads"].values() if v > 1),
+        "requests",
+        0,
+    )
+    section.add(
+        "resume_ok_rows",
+        f"after resume: ok rows (of {n})",
+        int((df["status"] == "ok").sum()),
+        "rows",
+        n,
+        higher_is_better=True,
+    )
     section.add("resume_wall_s", "resume run wall", resumed.wall_s, "s")
 
 

@@ -20,19 +20,24 @@ TARGET = 1.15
 
 def run(ctx: Context, section: Section) -> None:
     n, concurrency, service_s = ctx.size((64, 16, 2.0), (8, 4, 0.5))
-    config = dict(queue_delay_s=0.0, service_time_s=service_s, concurrency=max(16, 2 * concurrency),
-                  render_scale=0.1, fps=8)
+    config = dict(
+        queue_delay_s=0.0, service_time_s=service_s, concurrency=max(16, 2 * concurrency), render_scale=0.1, fps=8
+    )
     ideal = math.ceil(n / concurrency) * service_s
     ctx.emulator.reset(**config)
-    b, _ = timed(lambda: kling_lab_run(bench_inputs(n, "concurrency-b"), concurrency, ctx.fresh_dir("conc-b")),
-                 ctx.emulator)
+    b, _ = timed(
+        lambda: kling_lab_run(bench_inputs(n, "concurrency-b"), concurrency, ctx.fresh_dir("conc-b")), ctx.emulator
+    )
     ctx.emulator.reset(**config)
-    a, _ = timed(lambda: bare_loop(bench_inputs(n, "concurrency-a"), concurrency, ctx.fresh_dir("conc-a")),
-                 ctx.emulator)
+    a, _ = timed(
+        lambda: bare_loop(bench_inputs(n, "concurrency-a"), concurrency, ctx.fresh_dir("conc-a")), ctx.emulator
+    )
     section.add("wall_over_ideal", f"kling_lab wall / ideal ({ideal:g} s)", ratio(b.wall_s, ideal), "x", TARGET)
     section.add("bare_wall_over_ideal", "bare loop wall / ideal", ratio(a.wall_s, ideal), "x")
     section.add("wall_ratio", "wall kling_lab / bare loop", ratio(b.wall_s, a.wall_s), "x")
     section.add("kling_lab_wall_s", "kling_lab wall", b.wall_s, "s")
     section.add("ideal_s", "ideal: ceil(n / concurrency) x service time", ideal, "s")
-    section.notes.append(f"{n} requests, concurrency {concurrency}, service {service_s:g} s, queue delay 0, "
-                         f"emulator concurrency {config['concurrency']}, 128x72 8 fps clips; kling_lab with probe + QC")
+    section.notes.append(
+        f"{n} requests, concurrency {concurrency}, service {service_s:g} s, queue delay 0, "
+        f"emulator concurrency {config['concurrency']}, 128x72 8 fps clips; kling_lab with probe + QC"
+    )

@@ -9,8 +9,9 @@ reset emulator; each ratio is the median over rounds of that round's ratio.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .context import Context
 from .figures import Section
@@ -53,18 +54,32 @@ def run(ctx: Context, section: Section) -> None:
     wall, cpu = (lambda s: s.wall_s), (lambda s: s.cpu_s)
     section.add("wall_ratio", "wall b/a (kling_lab.run / bare loop)", per_round("b", "a", wall), "x", TARGET)
     section.add("cpu_ratio", "CPU b/a, client process only", per_round("b", "a", cpu), "x", TARGET)
-    section.add("cpu_ratio_with_emulator", "CPU b/a, client + emulator", per_round("b", "a", lambda s: s.total_cpu_s),
-                "x", TARGET)
-    section.add("wall_ratio_no_media", "wall c/a (kling_lab.run without probe+QC)", per_round("c", "a", wall), "x",
-                TARGET)
+    section.add(
+        "cpu_ratio_with_emulator",
+        "CPU b/a, client + emulator",
+        per_round("b", "a", lambda s: s.total_cpu_s),
+        "x",
+        TARGET,
+    )
+    section.add(
+        "wall_ratio_no_media", "wall c/a (kling_lab.run without probe+QC)", per_round("c", "a", wall), "x", TARGET
+    )
     section.add("cpu_ratio_no_media", "CPU c/a, client process only", per_round("c", "a", cpu), "x", TARGET)
     for name in VARIANTS:
         section.add(f"{name}_wall_s", f"{name}: wall, median", median([s.wall_s for s in trials[name]]), "s")
     for name in VARIANTS:
-        section.add(f"{name}_cpu_ms_per_request", f"{name}: client CPU per request",
-                    1000 * median([s.cpu_s for s in trials[name]]) / n, "ms")
-    section.add("emulator_cpu_ms_per_request", "emulator CPU per request (a)",
-                1000 * median([s.emulator_cpu_s for s in trials["a"]]) / n, "ms")
+        section.add(
+            f"{name}_cpu_ms_per_request",
+            f"{name}: client CPU per request",
+            1000 * median([s.cpu_s for s in trials[name]]) / n,
+            "ms",
+        )
+    section.add(
+        "emulator_cpu_ms_per_request",
+        "emulator CPU per request (a)",
+        1000 * median([s.emulator_cpu_s for s in trials["a"]]) / n,
+        "ms",
+    )
     section.notes += [
         f"{n} requests, concurrency {CONCURRENCY}, {rounds} rounds (abc, cba); emulator out of process: "
         f"queue {EMULATOR['queue_delay_s']} s, service {EMULATOR['service_time_s']} s, "

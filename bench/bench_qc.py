@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from kling_lab.media.qc import compute_qc  # noqa: E402
+from kling_lab.media.qc import compute_qc
 
 TARGET_CPU_S = 1.5
 WIDTH, HEIGHT, FPS, SECONDS, SPEED, GRAIN = 1280, 720, 24, 10, 4, 8

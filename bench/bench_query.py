@@ -18,8 +18,10 @@ from .measure import median
 from .synthetic import synthetic_rows
 
 TARGET_S = 1.0
-SQL = ("select user, date_trunc('week', logged_at) as week, count(*) as runs, sum(cost_usd) as usd "
-       "from runs group by all order by all")
+SQL = (
+    "select user, date_trunc('week', logged_at) as week, count(*) as runs, sum(cost_usd) as usd "
+    "from runs group by all order by all"
+)
 
 
 def _median_s(fn, repeats: int = 3) -> float:
@@ -40,11 +42,22 @@ def run(ctx: Context, section: Section) -> None:
     files = len(store.part_files())
     result = query(SQL, store)
     assert int(result["runs"].sum()) == rows, result
-    section.add("group_by_s", f"query: spend per user per week, {rows:,} rows, {files} files",
-                _median_s(lambda: query(SQL, store)), "s", TARGET_S)
-    section.add("load_runs_s", f"reference: load_runs of the same {rows:,} rows",
-                _median_s(lambda: load_runs(store)), "s")
+    section.add(
+        "group_by_s",
+        f"query: spend per user per week, {rows:,} rows, {files} files",
+        _median_s(lambda: query(SQL, store)),
+        "s",
+        TARGET_S,
+    )
+    section.add(
+        "load_runs_s", f"reference: load_runs of the same {rows:,} rows", _median_s(lambda: load_runs(store)), "s"
+    )
     store.compact()
-    section.add("group_by_compacted_s", "query: the same after compaction (1 file)",
-                _median_s(lambda: query(SQL, store)), "s", TARGET_S)
+    section.add(
+        "group_by_compacted_s",
+        "query: the same after compaction (1 file)",
+        _median_s(lambda: query(SQL, store)),
+        "s",
+        TARGET_S,
+    )
     section.notes.append(f"SQL: {SQL}")

@@ -93,8 +93,13 @@ def _startup(ctx: Context, section: Section, big_store: Path, rounds: int) -> No
             walls[name].append(sample.wall_s)
     big, small = median(walls["big"]), median(walls["empty"])
     rows = len(load_runs(big_store))
-    section.add("run_in_big_store_extra_s", f"kling_lab.run of 1 request: {rows:,}-row store minus empty store",
-                big - small, "s", TARGET_LOAD_S)
+    section.add(
+        "run_in_big_store_extra_s",
+        f"kling_lab.run of 1 request: {rows:,}-row store minus empty store",
+        big - small,
+        "s",
+        TARGET_LOAD_S,
+    )
     section.add("run_in_empty_store_s", "kling_lab.run of 1 request, empty store", small, "s")
 
 

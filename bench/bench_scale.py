@@ -26,10 +26,21 @@ CHILD_TIMEOUT_S = 600
 
 def _child(ctx: Context, name: str, n: int, concurrency: int) -> dict[str, float]:
     """Run workload ``name`` in ``python -m bench.child`` against the freshly reset emulator."""
-    spec = {"workload": name, "inputs": bench_inputs(n, f"scale-{name}"), "concurrency": concurrency,
-            "dir": str(ctx.fresh_dir(f"scale-{name}")), "bare_options": BARE_OPTIONS}
-    done = subprocess.run([sys.executable, "-m", "bench.child"], input=json.dumps(spec), capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=CHILD_TIMEOUT_S)
+    spec = {
+        "workload": name,
+        "inputs": bench_inputs(n, f"scale-{name}"),
+        "concurrency": concurrency,
+        "dir": str(ctx.fresh_dir(f"scale-{name}")),
+        "bare_options": BARE_OPTIONS,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.child"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=CHILD_TIMEOUT_S,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"bench.child {name} failed: {done.stderr[-2000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
@@ -44,10 +55,10 @@ def run(ctx: Context, section: Section) -> None:
     b = _child(ctx, "kling_lab", n, concurrency)
     ctx.emulator.reset(**config)
     a = _child(ctx, "bare", n, concurrency)
-    section.add("peak_rss_mb", "kling_lab: peak RSS of the process (with imports)", b["peak_rss_mb"], "MB",
-                TARGET_RSS_MB)
-    section.add("bare_peak_rss_mb", "bare loop: peak RSS of the process (fal_client + httpx)", a["peak_rss_mb"],
-                "MB")
+    section.add(
+        "peak_rss_mb", "kling_lab: peak RSS of the process (with imports)", b["peak_rss_mb"], "MB", TARGET_RSS_MB
+    )
+    section.add("bare_peak_rss_mb", "bare loop: peak RSS of the process (fal_client + httpx)", a["peak_rss_mb"], "MB")
     section.add("requests_per_s", "kling_lab requests/s", n / b["wall_s"], "req/s")
     section.add("bare_requests_per_s", "bare loop requests/s", n / a["wall_s"], "req/s")
     section.add("wall_ratio", "wall kling_lab / bare loop", ratio(b["wall_s"], a["wall_s"]), "x")
@@ -56,6 +67,8 @@ def run(ctx: Context, section: Section) -> None:
     section.add("cpu_s", "kling_lab CPU", b["cpu_s"], "s")
     section.add("cpu_ms_per_request", "kling_lab CPU per request", 1000 * b["cpu_s"] / n, "ms")
     section.add("bare_cpu_ms_per_request", "bare loop CPU per request", 1000 * a["cpu_s"] / n, "ms")
-    section.notes.append(f"{n} requests at concurrency {concurrency}, each side in a fresh process; emulator in "
-                         "its own process (queue 0 s, service 0 s, 128x72 8 fps 5 s clips); peak RSS = the child's "
-                         "VmHWM, including ~160 MB of imports for kling_lab (pyarrow, pandas, PyAV, fal_client)")
+    section.notes.append(
+        f"{n} requests at concurrency {concurrency}, each side in a fresh process; emulator in "
+        "its own process (queue 0 s, service 0 s, 128x72 8 fps 5 s clips); peak RSS = the child's "
+        "VmHWM, including ~160 MB of imports for kling_lab (pyarrow, pandas, PyAV, fal_client)"
+    )

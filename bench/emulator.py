@@ -35,8 +35,7 @@ class ExternalEmulator:
     _http: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._http = httpx.Client(base_url=f"https://{self.host_port}", verify=self.env["SSL_CERT_FILE"],
-                                  timeout=30.0)
+        self._http = httpx.Client(base_url=f"https://{self.host_port}", verify=self.env["SSL_CERT_FILE"], timeout=30.0)
         self._ps = psutil.Process(self.process.pid)
 
     @property
@@ -91,7 +90,7 @@ def _read_exports(process: subprocess.Popen[str]) -> dict[str, str]:
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith("export "):
-                found.update(word.split("=", 1) for word in shlex.split(line[len("export "):]))
+                found.update(word.split("=", 1) for word in shlex.split(line[len("export ") :]))
                 return
 
     reader = threading.Thread(target=read, daemon=True)

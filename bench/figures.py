@@ -49,16 +49,29 @@ class Section:
     seconds: float = 0.0
     error: str | None = None
 
-    def add(self, key: str, label: str, value: float, unit: str = "", target: float | None = None,
-            higher_is_better: bool = False) -> Figure:
-        figure = Figure(f"{self.name}.{key}", label, float(value), unit,
-                        None if target is None else float(target), higher_is_better)
+    def add(
+        self,
+        key: str,
+        label: str,
+        value: float,
+        unit: str = "",
+        target: float | None = None,
+        higher_is_better: bool = False,
+    ) -> Figure:
+        figure = Figure(
+            f"{self.name}.{key}", label, float(value), unit, None if target is None else float(target), higher_is_better
+        )
         self.figures.append(figure)
         return figure
 
     def to_json(self) -> dict[str, Any]:
-        return {"title": self.title, "seconds": round(self.seconds, 2), "error": self.error, "notes": self.notes,
-                "figures": {f.key.split(".", 1)[1]: f.to_json() for f in self.figures}}
+        return {
+            "title": self.title,
+            "seconds": round(self.seconds, 2),
+            "error": self.error,
+            "notes": self.notes,
+            "figures": {f.key.split(".", 1)[1]: f.to_json() for f in self.figures},
+        }
 
 
 COUNT_UNITS = ("", "files", "rows", "requests")
@@ -102,9 +115,11 @@ def format_table(sections: list[Section]) -> str:
     scored = [f for s in sections for f in s.figures if f.passed is not None]
     missed = [f.key for f in scored if not f.passed]
     errors = [s.name for s in sections if s.error]
-    lines.append(f"{len(scored) - len(missed)}/{len(scored)} targets PASS"
-                 + (f"; MISS: {', '.join(missed)}" if missed else "")
-                 + (f"; ERRORS in: {', '.join(errors)}" if errors else ""))
+    lines.append(
+        f"{len(scored) - len(missed)}/{len(scored)} targets PASS"
+        + (f"; MISS: {', '.join(missed)}" if missed else "")
+        + (f"; ERRORS in: {', '.join(errors)}" if errors else "")
+    )
     return "\n".join(lines)
 
 

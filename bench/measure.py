@@ -6,8 +6,9 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence, TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -48,8 +49,11 @@ def median(values: Sequence[float]) -> float:
 
 def median_sample(samples: Sequence[Sample]) -> Sample:
     """Field-wise median of trials."""
-    return Sample(median([s.wall_s for s in samples]), median([s.cpu_s for s in samples]),
-                  median([s.emulator_cpu_s for s in samples]))
+    return Sample(
+        median([s.wall_s for s in samples]),
+        median([s.cpu_s for s in samples]),
+        median([s.emulator_cpu_s for s in samples]),
+    )
 
 
 def ratio(numerator: float, denominator: float) -> float:

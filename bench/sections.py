@@ -8,7 +8,7 @@ imported before that).
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from .context import Context
 from .figures import Section

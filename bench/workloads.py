@@ -17,15 +17,22 @@ from kling_lab.request import ENDPOINT, KlingRequest
 
 from . import bare
 
-BARE_OPTIONS: dict[str, Any] = {"endpoint": ENDPOINT, "key": PLACEHOLDER_KEY,
-                                "poll_s": EmulatorBackend.poll_interval_s}
+BARE_OPTIONS: dict[str, Any] = {"endpoint": ENDPOINT, "key": PLACEHOLDER_KEY, "poll_s": EmulatorBackend.poll_interval_s}
 
 
 def bench_inputs(n: int, tag: str) -> list[dict[str, Any]]:
     """``n`` distinct, valid request inputs (5 s, 16:9), as kling_lab would send them."""
-    return [KlingRequest.parse({"prompt": f"bench {tag} #{i}: a red fox trotting through fresh snow",
-                                "duration": "5", "aspect_ratio": "16:9", "cfg_scale": 0.5}).arguments()
-            for i in range(n)]
+    return [
+        KlingRequest.parse(
+            {
+                "prompt": f"bench {tag} #{i}: a red fox trotting through fresh snow",
+                "duration": "5",
+                "aspect_ratio": "16:9",
+                "cfg_scale": 0.5,
+            }
+        ).arguments()
+        for i in range(n)
+    ]
 
 
 def bare_loop(inputs: list[dict[str, Any]], concurrency: int, dest: Path) -> int:
@@ -33,8 +40,9 @@ def bare_loop(inputs: list[dict[str, Any]], concurrency: int, dest: Path) -> int
     return bare.bare_loop(inputs, concurrency, dest, **BARE_OPTIONS)
 
 
-def kling_lab_run(inputs: list[dict[str, Any]], concurrency: int, store: Path, *, analyse: bool = True,
-                  name: str = "bench") -> Any:
+def kling_lab_run(
+    inputs: list[dict[str, Any]], concurrency: int, store: Path, *, analyse: bool = True, name: str = "bench"
+) -> Any:
     """(b): ``kling_lab.run`` with default options (probe + QC, journal, parquet log), or without
     the probe + QC media hook when ``analyse`` is False. No progress bar."""
     import kling_lab

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -100,7 +101,7 @@ class KlingRequest(BaseModel):
 
     # -- construction with friendly errors -------------------------------------------------
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> "KlingRequest":
+    def parse(cls, data: Mapping[str, Any]) -> KlingRequest:
         """Validate ``data``; raise :class:`InvalidRequest` with a one-line message on error."""
         if not isinstance(data, Mapping):
             raise InvalidRequest(f"a request must be a mapping of {', '.join(INPUT_FIELDS)}; got {data!r}")
@@ -154,9 +155,7 @@ def invalid_request_from(exc: ValidationError, data: Mapping[str, Any] | None = 
     loc = first.get("loc") or ()
     field = str(loc[0]) if loc else None
     if first.get("type") == "extra_forbidden":
-        return InvalidRequest(
-            f"unknown input {field!r}; allowed inputs: {', '.join(INPUT_FIELDS)}", field=field
-        )
+        return InvalidRequest(f"unknown input {field!r}; allowed inputs: {', '.join(INPUT_FIELDS)}", field=field)
     if first.get("type") == "missing":
         return InvalidRequest(f"{field}: required; must be {_ALLOWED.get(field or '', 'set')}", field=field)
     got = first.get("input")

@@ -25,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -88,46 +89,59 @@ class Sweep:
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
-    def grid(cls, name: str = "sweep", *, repeats: int = 1, tags: Mapping[str, Any] | None = None,
-             **inputs: Any) -> "Sweep":
+    def grid(
+        cls, name: str = "sweep", *, repeats: int = 1, tags: Mapping[str, Any] | None = None, **inputs: Any
+    ) -> Sweep:
         """Cartesian product: each input may be a single value or a list of values."""
         fixed = {k: v for k, v in inputs.items() if not isinstance(v, (list, tuple))}
         axes = {k: list(v) for k, v in inputs.items() if isinstance(v, (list, tuple))}
         return cls.build(name, fixed=fixed, grid=axes, repeats=repeats, tags=tags)
 
     @classmethod
-    def zip(cls, name: str = "sweep", *, repeats: int = 1, tags: Mapping[str, Any] | None = None,
-            **inputs: Any) -> "Sweep":
+    def zip(
+        cls, name: str = "sweep", *, repeats: int = 1, tags: Mapping[str, Any] | None = None, **inputs: Any
+    ) -> Sweep:
         """Element-wise: list inputs must share one length; single values apply to every row."""
         fixed = {k: v for k, v in inputs.items() if not isinstance(v, (list, tuple))}
         columns = {k: list(v) for k, v in inputs.items() if isinstance(v, (list, tuple))}
         return cls.build(name, fixed=fixed, zip=columns, repeats=repeats, tags=tags)
 
     @classmethod
-    def from_list(cls, requests: Iterable[Mapping[str, Any] | KlingRequest], name: str = "sweep", *,
-                  repeats: int = 1, tags: Mapping[str, Any] | None = None) -> "Sweep":
+    def from_list(
+        cls,
+        requests: Iterable[Mapping[str, Any] | KlingRequest],
+        name: str = "sweep",
+        *,
+        repeats: int = 1,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Sweep:
         """An explicit list of requests (mappings or KlingRequest objects)."""
         explicit = [r.arguments() if isinstance(r, KlingRequest) else dict(r) for r in requests]
         return cls.build(name, requests=explicit, repeats=repeats, tags=tags)
 
     @classmethod
-    def build(cls, name: str, *, fixed: Mapping[str, Any] | None = None,
-              grid: Mapping[str, Sequence[Any]] | None = None,
-              zip: Mapping[str, Sequence[Any]] | None = None,
-              requests: Sequence[Mapping[str, Any]] | None = None,
-              repeats: int = 1, tags: Mapping[str, Any] | None = None,
-              description: str = "") -> "Sweep":
+    def build(
+        cls,
+        name: str,
+        *,
+        fixed: Mapping[str, Any] | None = None,
+        grid: Mapping[str, Sequence[Any]] | None = None,
+        zip: Mapping[str, Sequence[Any]] | None = None,
+        requests: Sequence[Mapping[str, Any]] | None = None,
+        repeats: int = 1,
+        tags: Mapping[str, Any] | None = None,
+        description: str = "",
+    ) -> Sweep:
         """The general form behind every constructor (see the module docstring)."""
         if not isinstance(name, str) or not name.strip():
             raise SweepFileError("name: must be a non-empty string")
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise SweepFileError(f"repeats: must be a positive integer; got {repeats!r}")
         for label, mapping in (("grid", grid), ("zip", zip), ("", fixed)):
-            for key in (mapping or {}):
+            for key in mapping or {}:
                 if key not in INPUT_FIELDS:
                     where = f"{label}." if label else ""
-                    raise SweepFileError(
-                        f"{where}{key}: unknown input; allowed inputs: {', '.join(INPUT_FIELDS)}")
+                    raise SweepFileError(f"{where}{key}: unknown input; allowed inputs: {', '.join(INPUT_FIELDS)}")
         grid_rows = _product(grid or {})
         zip_rows = _zip_rows(zip or {})
         explicit = [dict(r) for r in (requests or [{}])]
@@ -145,7 +159,7 @@ class Sweep:
         return cls(name=name, items=tuple(items), tags=dict(tags or {}), description=description)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "Sweep":
+    def from_yaml(cls, path: str | Path) -> Sweep:
         """Load a sweep file; raise :class:`SweepFileError` / :class:`InvalidRequest` naming the problem."""
         path = Path(path)
         if not path.is_file():
@@ -162,7 +176,7 @@ class Sweep:
             raise SweepFileError(f"{path}: {exc}") from None
 
     @classmethod
-    def from_dict(cls, data: Any, default_name: str = "sweep") -> "Sweep":
+    def from_dict(cls, data: Any, default_name: str = "sweep") -> Sweep:
         """Build from the mapping a sweep file holds."""
         if not isinstance(data, Mapping):
             raise SweepFileError("a sweep file must be a mapping of keys: " + ", ".join(SWEEP_KEYS))
@@ -223,8 +237,16 @@ class Sweep:
         import pandas as pd
 
         return pd.DataFrame(
-            [{"index": i.index, "repeat": i.repeat, "fingerprint": i.fingerprint,
-              "cost_usd": i.cost_usd, **i.request.arguments()} for i in self.items]
+            [
+                {
+                    "index": i.index,
+                    "repeat": i.repeat,
+                    "fingerprint": i.fingerprint,
+                    "cost_usd": i.cost_usd,
+                    **i.request.arguments(),
+                }
+                for i in self.items
+            ]
         )
 
 

@@ -18,7 +18,7 @@ os.environ.pop("FAL_KEY_ID", None)
 os.environ.pop("FAL_KEY_SECRET", None)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer, ensure_emulator  # noqa: E402
+from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer, ensure_emulator
 
 FAST = dict(queue_delay_s=0.05, service_time_s=0.1, render_scale=0.25, concurrency=8)
 

@@ -21,5 +21,6 @@ def write_template(path: Path, parameters: str, *cells: str) -> Path:
 
 def greeting_template(path: Path) -> Path:
     """Prints its ``greeting``; raises when the greeting is ``"boom"``."""
-    return write_template(path, 'greeting = "hello"',
-                          'if greeting == "boom":\n    raise RuntimeError("boom on purpose")\nprint(greeting)')
+    return write_template(
+        path, 'greeting = "hello"', 'if greeting == "boom":\n    raise RuntimeError("boom on purpose")\nprint(greeting)'
+    )

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from kling_lab.runner.api import default_media_hook, run
 from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer
-from kling_lab.store.backfill import MEDIA_COLUMNS, backfill
 from kling_lab.cli.app import main
 from kling_lab.cli.backfill import add_parser
-from kling_lab.runner.rows import utcnow
+from kling_lab.runner.api import default_media_hook, run
+from kling_lab.store.backfill import MEDIA_COLUMNS, backfill
 from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.sweep import Sweep
+from kling_lab.util.clock import utcnow
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml"
 SWEEP = Sweep.grid("pre-qc", prompt="a lighthouse at dusk", cfg_scale=[0.2, 0.8], aspect_ratio=["16:9", "1:1"])
@@ -82,7 +82,8 @@ def test_only_null_columns_are_filled_unless_forced(pre_qc: RunStore) -> None:
 
 
 def test_unreadable_video_is_skipped_with_a_warning_and_missing_one_silently(
-        pre_qc: RunStore, caplog: pytest.LogCaptureFixture) -> None:
+    pre_qc: RunStore, caplog: pytest.LogCaptureFixture
+) -> None:
     originals = load_runs(pre_qc)
     originals = originals[~originals["cache_hit"]]
     broken, gone = Path(originals["video_path"].iloc[0]), Path(originals["video_path"].iloc[1])

@@ -20,8 +20,15 @@ EXPECTED = {  # a few figures each benchmark must report (keys are stable across
     "overhead": {"wall_ratio", "cpu_ratio", "cpu_ratio_with_emulator", "cpu_ratio_no_media"},
     "concurrency": {"wall_over_ideal", "bare_wall_over_ideal"},
     "scale": {"peak_rss_mb", "requests_per_s", "wall_s", "cpu_s"},
-    "runlog": {"append_ms_per_row", "load_small_s", "load_large_s", "single_files_before", "single_files_after",
-               "single_load_after_s", "run_in_big_store_extra_s"},
+    "runlog": {
+        "append_ms_per_row",
+        "load_small_s",
+        "load_large_s",
+        "single_files_before",
+        "single_files_after",
+        "single_load_after_s",
+        "run_in_big_store_extra_s",
+    },
     "cache": {"repeat_submissions", "resume_duplicate_submissions", "resume_ok_rows"},
     "qc": {"cpu_s"},
     "query": {"group_by_s", "group_by_compacted_s", "load_runs_s"},
@@ -31,10 +38,19 @@ EXPECTED = {  # a few figures each benchmark must report (keys are stable across
 @pytest.mark.slow
 def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("FAL_QUEUE_RUN_HOST", "FAL_RUN_HOST", "KLING_LAB_EMULATOR", "FAL_KEY")}
-    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=240)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FAL_QUEUE_RUN_HOST", "FAL_RUN_HOST", "KLING_LAB_EMULATOR", "FAL_KEY")
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["meta"]["quick"] is True

@@ -21,8 +21,9 @@ def test_exclusive_until_released(tmp_path):
 
 
 def test_claim_of_a_dead_process_is_stale(tmp_path):
-    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                             capture_output=True, text=True).stdout)
+    pid = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
     (tmp_path / "k.claim").write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
     claims = Claims(tmp_path)
     assert claims.holder("k") is None
@@ -31,8 +32,10 @@ def test_claim_of_a_dead_process_is_stale(tmp_path):
 
 
 def test_claim_held_by_a_live_process_in_another_interpreter(tmp_path):
-    code = (f"from kling_lab.runner.claims import Claims; import sys, time; c = Claims(__import__('pathlib').Path({str(tmp_path)!r}));"
-            "print(c.try_acquire('k'), flush=True); sys.stdin.readline()")
+    code = (
+        f"from kling_lab.runner.claims import Claims; import sys, time; c = Claims(__import__('pathlib').Path({str(tmp_path)!r}));"
+        "print(c.try_acquire('k'), flush=True); sys.stdin.readline()"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "True"

@@ -17,8 +17,14 @@ QUICKSTART = ROOT / "experiments" / "quickstart.yaml"
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kling_lab.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "kling_lab.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def test_estimate_prints_count_and_cost_without_starting_anything(emulator, tmp_path, capsys):
@@ -60,8 +66,9 @@ def test_missing_sweep_file(emulator, tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
-@pytest.mark.parametrize("option", [["--concurrency", "0"], ["--max-cost", "-1"], ["--max-cost", "lots"],
-                                    ["--backend", "replicate"]])
+@pytest.mark.parametrize(
+    "option", [["--concurrency", "0"], ["--max-cost", "-1"], ["--max-cost", "lots"], ["--backend", "replicate"]]
+)
 def test_bad_options_exit_2(option, emulator, tmp_path):
     with pytest.raises(SystemExit) as info:
         main(["run", str(QUICKSTART), "--store", str(tmp_path / "s"), *option])
@@ -71,8 +78,23 @@ def test_bad_options_exit_2(option, emulator, tmp_path):
 
 def test_fal_backend_without_key_submits_nothing(emulator, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAL_KEY")}
-    proc = subprocess.run([sys.executable, "-m", "kling_lab.cli", "run", str(QUICKSTART), "--backend", "fal",
-                           "--store", str(tmp_path / "s")], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kling_lab.cli",
+            "run",
+            str(QUICKSTART),
+            "--backend",
+            "fal",
+            "--store",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "FAL_KEY" in proc.stderr and "nothing was submitted" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -82,8 +104,9 @@ def test_fal_backend_without_key_submits_nothing(emulator, tmp_path):
 
 def test_fal_backend_refuses_emulator_host_even_with_a_key(emulator, tmp_path):
     # In a process whose fal_client points at the emulator, "fal" must never pretend.
-    proc = cli("run", str(QUICKSTART), "--backend", "fal", "--store", str(tmp_path / "s"),
-               env={"FAL_KEY": "fal-test-key-0000"})
+    proc = cli(
+        "run", str(QUICKSTART), "--backend", "fal", "--store", str(tmp_path / "s"), env={"FAL_KEY": "fal-test-key-0000"}
+    )
     assert proc.returncode == 2 and "emulator" in proc.stderr
     assert emulator.stats()["submissions"] == 0
 
@@ -111,14 +134,15 @@ def test_runs_on_empty_store(tmp_path, capsys):
 def test_fal_backend_has_a_default_cap_of_25_dollars(tmp_path):
     """In a process not pointed at the emulator, naming fal with a key builds a capped runner
     (nothing is sent: the runner is only constructed)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("FAL_QUEUE_RUN_HOST", "FAL_RUN_HOST", "KLING_LAB_EMULATOR")}
+    env = {k: v for k, v in os.environ.items() if k not in ("FAL_QUEUE_RUN_HOST", "FAL_RUN_HOST", "KLING_LAB_EMULATOR")}
     env["FAL_KEY"] = "fal-dummy-key-for-construction-only"
-    code = ("from kling_lab.runner.api import make_runner\n"
-            f"r = make_runner('fal', {str(tmp_path)!r})\n"
-            "print(r.options.max_cost_usd, r.backend.name, repr(r.backend))\n"
-            f"r2 = make_runner('fal', {str(tmp_path)!r}, max_cost_usd=3.5)\n"
-            "print(r2.options.max_cost_usd)\n")
+    code = (
+        "from kling_lab.runner.api import make_runner\n"
+        f"r = make_runner('fal', {str(tmp_path)!r})\n"
+        "print(r.options.max_cost_usd, r.backend.name, repr(r.backend))\n"
+        f"r2 = make_runner('fal', {str(tmp_path)!r}, max_cost_usd=3.5)\n"
+        "print(r2.options.max_cost_usd)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     first, second = proc.stdout.splitlines()

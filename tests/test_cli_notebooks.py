@@ -6,12 +6,12 @@ import argparse
 
 import pandas as pd
 import pytest
+from templates import greeting_template
 
 from kling_lab.cli import notebooks as cli_notebooks
-from kling_lab.notebooks import grid as notebooks
 from kling_lab.cli.notebooks import parse_value
 from kling_lab.errors import InvalidInput
-from templates import greeting_template
+from kling_lab.notebooks import grid as notebooks
 
 
 def run_cli(*argv: str) -> int:
@@ -22,8 +22,19 @@ def run_cli(*argv: str) -> int:
     return args.func(args)
 
 
-@pytest.mark.parametrize("text, value", [("2", 2), ("0.5", 0.5), ("[0.25, 0.75]", [0.25, 0.75]), ("null", None),
-                                         ("true", True), ("A red fox", "A red fox"), ("yes", "yes"), ('"7"', "7")])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("2", 2),
+        ("0.5", 0.5),
+        ("[0.25, 0.75]", [0.25, 0.75]),
+        ("null", None),
+        ("true", True),
+        ("A red fox", "A red fox"),
+        ("yes", "yes"),
+        ('"7"', "7"),
+    ],
+)
 def test_parameter_values_are_json_when_they_parse(text, value):
     assert parse_value(text) == value
 
@@ -59,14 +70,41 @@ def test_p_applies_to_every_set_of_the_grid_and_overrides_it(tmp_path, monkeypat
 
     def fake_run_grid(template, sets, out, **options):
         seen.update(sets=sets, out=out, options=options)
-        return pd.DataFrame({"notebook": [str(tmp_path / "a.ipynb")], "parameters": ["{}"], "status": ["ok"],
-                             "error": [None], "seconds": [1.0], "runs": [0], "usd": [0.0]})
+        return pd.DataFrame(
+            {
+                "notebook": [str(tmp_path / "a.ipynb")],
+                "parameters": ["{}"],
+                "status": ["ok"],
+                "error": [None],
+                "seconds": [1.0],
+                "runs": [0],
+                "usd": [0.0],
+            }
+        )
 
     monkeypatch.setattr(notebooks, "run_grid", fake_run_grid)
-    assert run_cli("t.ipynb", "--grid", str(grid), "-p", "repeats", "3", "-p", "budget_usd", "2.5",
-                   "--store", "s", "--timeout", "60") == 0
-    assert seen["sets"] == [{"cfg_values": [0.1, 0.9], "repeats": 3, "budget_usd": 2.5},
-                            {"cfg_values": [0.25, 0.75], "repeats": 3, "budget_usd": 2.5}]
+    assert (
+        run_cli(
+            "t.ipynb",
+            "--grid",
+            str(grid),
+            "-p",
+            "repeats",
+            "3",
+            "-p",
+            "budget_usd",
+            "2.5",
+            "--store",
+            "s",
+            "--timeout",
+            "60",
+        )
+        == 0
+    )
+    assert seen["sets"] == [
+        {"cfg_values": [0.1, 0.9], "repeats": 3, "budget_usd": 2.5},
+        {"cfg_values": [0.25, 0.75], "repeats": 3, "budget_usd": 2.5},
+    ]
     assert str(seen["out"]) == "experiments/g"  # named after the grid file
     assert seen["options"] == {"store": "s", "kernel_name": "python3", "progress": True, "timeout_s": 60.0}
 

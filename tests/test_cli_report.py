@@ -34,14 +34,29 @@ def test_default_is_the_most_recent_sweep(store, tmp_path, capsys):
 def test_named_sweep_copy_videos_and_facets(store, tmp_path):
     root, first, _ = store
     out = tmp_path / "first.html"
-    args = parse(["--store", str(root), "--sweep", first, "-o", str(out), "--rows", "cfg_scale", "--cols", "",
-                  "--copy-videos", "--title", "First sweep"])
+    args = parse(
+        [
+            "--store",
+            str(root),
+            "--sweep",
+            first,
+            "-o",
+            str(out),
+            "--rows",
+            "cfg_scale",
+            "--cols",
+            "",
+            "--copy-videos",
+            "--title",
+            "First sweep",
+        ]
+    )
     assert args.func(args) == 0
     assert "First sweep" in out.read_text() and len(list((tmp_path / "first_files").glob("*.mp4"))) == 2
 
 
 def test_unknown_sweep_and_empty_store_exit_2(store, tmp_path, capsys):
-    root, first, _ = store
+    root, _first, _ = store
     assert cli.main(["report", "--store", str(root), "--sweep", "nope", "-o", str(tmp_path / "x.html")]) == 2
     assert "no sweep 'nope'" in capsys.readouterr().err and not (tmp_path / "x.html").exists()
     assert cli.main(["report", "--store", str(tmp_path / "empty"), "-o", str(tmp_path / "y.html")]) == 2

@@ -1,14 +1,20 @@
 """kling-lab query / compact / sync on local stores (the S3 forms are in test_shared_store.py)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kling_lab.cli.app import main
 from kling_lab.store.run_store import RunStore
 
 
 def row(i):
-    return {"run_id": f"r{i}", "status": "ok", "cost_usd": 1.4, "experiment": "e", "user": "ana",
-            "logged_at": datetime(2026, 11, 2, tzinfo=timezone.utc)}
+    return {
+        "run_id": f"r{i}",
+        "status": "ok",
+        "cost_usd": 1.4,
+        "experiment": "e",
+        "user": "ana",
+        "logged_at": datetime(2026, 11, 2, tzinfo=UTC),
+    }
 
 
 def test_query_compact_sync(tmp_path, capsys):

@@ -6,6 +6,7 @@ p below 2 / C(2r, r) (the labelling and its mirror are equally extreme): 0.029 f
 for r = 5. So "p < 0.01" needs 5 repeats.
 """
 
+import importlib
 import math
 
 import numpy as np
@@ -13,11 +14,10 @@ import pandas as pd
 import pytest
 
 import kling_lab as kl
-import importlib
 
 effect_module = importlib.import_module("kling_lab.stats.effect")  # the module (kling_lab.effect is also the function)
-from kling_lab.stats.effect import Effect, effect
 from kling_lab.errors import InvalidInput
+from kling_lab.stats.effect import Effect, effect
 
 NEGATIVE = "blur, distort, and low quality"
 
@@ -51,8 +51,9 @@ def test_four_repeats_reach_the_floor_of_a_two_by_four_design(cfg_runs):
 
 @pytest.mark.slow
 def test_negative_prompt_is_no_more_than_repeat_noise_on_the_emulator(emulator, tmp_path):
-    sweep = kl.Sweep.grid("control", prompt="A red fox in snow", cfg_scale=0.5,
-                          negative_prompt=["", NEGATIVE], repeats=4)
+    sweep = kl.Sweep.grid(
+        "control", prompt="A red fox in snow", cfg_scale=0.5, negative_prompt=["", NEGATIVE], repeats=4
+    )
     runs = kl.run(sweep, store=tmp_path / "store", progress=False).frame()
     result = effect(runs, "negative_prompt", "qc_motion")
     assert result.p_value > 0.05 and not result.significant
@@ -94,8 +95,13 @@ def test_another_input_that_varies_is_held_fixed():
     # aspect ratio drives the metric; cfg_scale does nothing but mostly ran at the other aspect ratio
     aspects = ["16:9"] * 10 + ["9:16"] * 2 + ["16:9"] * 2 + ["9:16"] * 10
     noise = [0.1, -0.1] * 12  # every cell's mean is its aspect ratio's level
-    df = pd.DataFrame({"cfg_scale": [0.25] * 12 + [0.75] * 12, "aspect_ratio": aspects,
-                       "qc_motion": [(20.0 if a == "9:16" else 10.0) + e for a, e in zip(aspects, noise)]})
+    df = pd.DataFrame(
+        {
+            "cfg_scale": [0.25] * 12 + [0.75] * 12,
+            "aspect_ratio": aspects,
+            "qc_motion": [(20.0 if a == "9:16" else 10.0) + e for a, e in zip(aspects, noise)],
+        }
+    )
     confounded = effect(df, within=[])
     held = effect(df)
     assert held.strata == ("aspect_ratio",) and "compared within each aspect_ratio" in str(held)
@@ -104,8 +110,11 @@ def test_another_input_that_varies_is_held_fixed():
 
 
 def test_a_cache_hit_counts_once_and_failed_runs_not_at_all():
-    df = frame({0.25: [1.0, 1.2, 1.1], 0.75: [3.0, 3.1, 2.9]},
-               status=["ok", "ok", "ok", "ok", "ok", "failed"], video_sha256=["a", "a", "b", "c", "d", "e"])
+    df = frame(
+        {0.25: [1.0, 1.2, 1.1], 0.75: [3.0, 3.1, 2.9]},
+        status=["ok", "ok", "ok", "ok", "ok", "failed"],
+        video_sha256=["a", "a", "b", "c", "d", "e"],
+    )
     assert effect(df, n_permutations=100).n == {0.25: 2, 0.75: 2}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shlex
 import signal
@@ -10,8 +11,9 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import av
 import fal_client
@@ -88,7 +90,7 @@ def motion(path: Path) -> float:
     """Mean absolute difference between consecutive luma frames."""
     with av.open(str(path)) as container:
         frames = [f.to_ndarray(format="gray").astype(np.float32) for f in container.decode(video=0)]
-    return float(np.mean([np.abs(b - a).mean() for a, b in zip(frames, frames[1:])]))
+    return float(np.mean([np.abs(b - a).mean() for a, b in itertools.pairwise(frames)]))
 
 
 # -- the queue protocol through fal_client -----------------------------------------------------
@@ -236,7 +238,9 @@ def test_cancelling_a_running_job_stops_it(emulator: EmulatorServer) -> None:
 
 # -- content policy ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "prompt, changes", [("a [BLOCKED] scene", {}), ("a calm lake", {"rate_content_policy": 1.0})], ids=["keyword", "rate"]
+    "prompt, changes",
+    [("a [BLOCKED] scene", {}), ("a calm lake", {"rate_content_policy": 1.0})],
+    ids=["keyword", "rate"],
 )
 def test_content_policy_failures_complete_with_an_error(emulator: EmulatorServer, prompt: str, changes: dict) -> None:
     emulator.configure(**changes)
@@ -367,7 +371,7 @@ def test_ensure_emulator_is_process_wide(emulator_session: EmulatorServer, monke
     assert ensure_emulator() is emulator_session
     host_port = emulator_session.host_port
     assert os.environ["FAL_QUEUE_RUN_HOST"] == os.environ[EMULATOR_ENV] == host_port
-    assert fal_client.client.QUEUE_URL_FORMAT == f"https://{host_port}/"
+    assert f"https://{host_port}/" == fal_client.client.QUEUE_URL_FORMAT
     assert external_emulator() is None
     monkeypatch.setenv(EMULATOR_ENV, "127.0.0.1:1")
     assert external_emulator() == "127.0.0.1:1"
@@ -405,8 +409,15 @@ def _check_foreground_emulator(proc: subprocess.Popen[str]) -> None:
 # -- the placeholder video ---------------------------------------------------------------------
 def _render(tmp_path: Path, name: str, **changes: Any) -> Path:
     params: dict[str, Any] = dict(
-        prompt="a dancer on a rooftop", negative_prompt="blur", cfg_scale=0.5, aspect_ratio="16:9",
-        duration_s=5, width=320, height=180, fps=24, variation_seed=1,
+        prompt="a dancer on a rooftop",
+        negative_prompt="blur",
+        cfg_scale=0.5,
+        aspect_ratio="16:9",
+        duration_s=5,
+        width=320,
+        height=180,
+        fps=24,
+        variation_seed=1,
     )
     path = tmp_path / f"{name}.mp4"
     render_placeholder(path, **{**params, **changes})
@@ -424,7 +435,9 @@ def test_cfg_scale_changes_motion_and_negative_prompt_does_not(tmp_path: Path) -
 
 
 def test_placeholder_has_exact_frame_count_and_even_size(tmp_path: Path) -> None:
-    codec, width, height, frames, seconds = probe(_render(tmp_path, "tall", aspect_ratio="9:16", width=180, height=320, duration_s=10))
+    codec, width, height, frames, seconds = probe(
+        _render(tmp_path, "tall", aspect_ratio="9:16", width=180, height=320, duration_s=10)
+    )
     assert (codec, width, height, frames) == ("h264", 180, 320, 240) and seconds == pytest.approx(10, abs=0.1)
     assert output_size("16:9", 0.25) == (320, 180) and output_size("1:1", 1.0) == (720, 720)
     with pytest.raises(ValueError):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import clips
 import numpy as np
 import pytest
 from PIL import Image
 
-import clips
 import kling_lab.media.frames as frames_module
 from kling_lab.media.frames import frame_strip, poster
 

@@ -1,20 +1,28 @@
 """Journal: fsync'ed events, pending = submitted without done, torn lines, prune."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kling_lab.runner.journal import Journal
 
-NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def submit(j, rid, fp="f"):
-    j.submitted(request_id=rid, fingerprint=fp, backend="emulator", endpoint="e", input={"prompt": "p"},
-                submitted_at=NOW, sweep={"sweep_id": "s", "repeat": 0})
+    j.submitted(
+        request_id=rid,
+        fingerprint=fp,
+        backend="emulator",
+        endpoint="e",
+        input={"prompt": "p"},
+        submitted_at=NOW,
+        sweep={"sweep_id": "s", "repeat": 0},
+    )
 
 
 def test_pending_until_done(tmp_path):
     j = Journal(tmp_path)
-    submit(j, "a"); submit(j, "b")
+    submit(j, "a")
+    submit(j, "b")
     j.downloaded(request_id="a", video_path="videos/x.mp4", completed_at=NOW)
     assert set(j.pending()) == {"a", "b"}
     assert j.pending()["a"].downloaded == {"video_path": "videos/x.mp4", "completed_at": NOW}
@@ -23,21 +31,31 @@ def test_pending_until_done(tmp_path):
 
 
 def test_done_in_another_process_file(tmp_path):
-    first = Journal(tmp_path); submit(first, "a"); first.close()
-    second = Journal(tmp_path); second.done(request_id="a", run_id="r", status="ok"); second.close()
+    first = Journal(tmp_path)
+    submit(first, "a")
+    first.close()
+    second = Journal(tmp_path)
+    second.done(request_id="a", run_id="r", status="ok")
+    second.close()
     assert Journal(tmp_path).pending() == {}
 
 
 def test_torn_last_line_is_ignored(tmp_path):
-    j = Journal(tmp_path); submit(j, "a"); j.close()
+    j = Journal(tmp_path)
+    submit(j, "a")
+    j.close()
     with open(j.path, "a") as fh:
         fh.write('{"event": "submitted", "request_id": "b", "fingerp')
     assert set(Journal(tmp_path).pending()) == {"a"}
 
 
 def test_prune_only_when_nothing_pending(tmp_path):
-    j = Journal(tmp_path); submit(j, "a"); j.close()
+    j = Journal(tmp_path)
+    submit(j, "a")
+    j.close()
     assert Journal(tmp_path).prune() == 0
-    k = Journal(tmp_path); k.done(request_id="a", run_id="r", status="ok"); k.close()
+    k = Journal(tmp_path)
+    k.done(request_id="a", run_id="r", status="ok")
+    k.close()
     assert Journal(tmp_path).prune() == 2
     assert list(tmp_path.glob("*.jsonl")) == []

@@ -17,13 +17,13 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+from templates import write_template
 
 import kling_lab as kl
 from kling_lab.errors import InvalidInput
-from kling_lab.notebooks.leaks import REDACTED, SecretLeakError
 from kling_lab.notebooks.grid import load_grid, notebook_name, run_grid
+from kling_lab.notebooks.leaks import REDACTED, SecretLeakError
 from kling_lab.notebooks.template_helpers import backend_options, pick_sweep, simulate_votes, sweeps
-from templates import write_template
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "notebooks"
@@ -81,8 +81,10 @@ def test_every_template_is_tested_here():
 @pytest.mark.slow
 def test_sweep_grid_tags_every_run_with_its_notebook_in_one_store(kernels, tmp_path):
     """Also the failure path: a notebook that raises is reported, kept, and the grid goes on."""
-    grid = [{"prompts": [p], "cfg_values": [0.2, 0.8], "repeats": 1, **FAST}
-            for p in ("A red fox in snow", "A grey wolf at dusk", "A snowy owl")]
+    grid = [
+        {"prompts": [p], "cfg_values": [0.2, 0.8], "repeats": 1, **FAST}
+        for p in ("A red fox in snow", "A grey wolf at dusk", "A snowy owl")
+    ]
     grid.insert(1, {"prompts": ["A broken request"], "cfg_values": [1.5], "repeats": 1, **FAST})
     store = tmp_path / "store"
     summary = run_grid(TEMPLATES / "sweep.ipynb", grid, tmp_path / "out", store=store, progress=False)
@@ -119,8 +121,11 @@ def test_cfg_effect_template(kernels, tmp_path):
 @pytest.mark.slow
 def test_compare_template(kernels, tmp_path):
     store = tmp_path / "store"
-    kl.run(kl.Sweep.grid("facets", prompt="A fox", cfg_scale=[0.2, 0.8], aspect_ratio=["16:9", "9:16"]),
-           store=store, progress=False)
+    kl.run(
+        kl.Sweep.grid("facets", prompt="A fox", cfg_scale=[0.2, 0.8], aspect_ratio=["16:9", "9:16"]),
+        store=store,
+        progress=False,
+    )
     path = run_template("compare", {}, tmp_path, store)
     assert shown(path, "text/html") >= 1 and shown(path, "image/png") >= 3
     assert shown(path, "application/vnd.jupyter.widget-view+json") >= 1
@@ -129,10 +134,12 @@ def test_compare_template(kernels, tmp_path):
 @pytest.mark.slow
 def test_ab_test_template_shows_real_and_simulated_votes_apart(kernels, tmp_path):
     store = tmp_path / "store"
-    arms = kl.run(kl.Sweep.grid("arms", prompt="A fox", negative_prompt=["", "blur"], repeats=2),
-                  store=store, progress=False)
-    path = run_template("ab_test", {"sweep_id": arms.sweep_id, "simulate_votes": 4, "simulate_favourite": "blur"},
-                        tmp_path, store)
+    arms = kl.run(
+        kl.Sweep.grid("arms", prompt="A fox", negative_prompt=["", "blur"], repeats=2), store=store, progress=False
+    )
+    path = run_template(
+        "ab_test", {"sweep_id": arms.sweep_id, "simulate_votes": 4, "simulate_favourite": "blur"}, tmp_path, store
+    )
     assert "SIMULATED: 4 random votes, not real judgements" in printed(path)
     assert shown(path, "image/png") == 2 and shown(path, "text/html") >= 1
     assert shown(path, "application/vnd.jupyter.widget-view+json") >= 1
@@ -151,11 +158,14 @@ def test_a_template_that_prints_the_key_is_redacted_and_stops_the_grid(kernels, 
     assert KEY not in written.read_text() and REDACTED in written.read_text()
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"fal_key": "anything"}, "names like key/token/secret are refused"),
-    ({"prompts": [f"fox {KEY}"]}, r"holds the value of \$FAL_KEY"),
-    ({"no_such_parameter": 1}, "unknown parameter 'no_such_parameter'; the template's parameters: name, prompts"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"fal_key": "anything"}, "names like key/token/secret are refused"),
+        ({"prompts": [f"fox {KEY}"]}, r"holds the value of \$FAL_KEY"),
+        ({"no_such_parameter": 1}, "unknown parameter 'no_such_parameter'; the template's parameters: name, prompts"),
+    ],
+)
 def test_refused_before_any_kernel_starts(monkeypatch, tmp_path, params, message):
     monkeypatch.setenv("FAL_KEY", KEY)
     with pytest.raises(InvalidInput, match=message):
@@ -173,12 +183,15 @@ def test_grids_from_lists_products_and_yaml(tmp_path):
     assert load_grid(path) == [{"cfg_values": [0.25, 0.75], "repeats": 2}, {"cfg_values": [0.1, 0.9], "repeats": 2}]
 
 
-@pytest.mark.parametrize("grid, message", [
-    ({"repeats": 2}, r"grid.repeats: must be a non-empty list of values \(write \[2\]"),
-    ([{"a": 1}, {"a": 1}], "parameter set #1 repeats #0"),
-    ([1, 2], r"grid\[0\]: must be a mapping"),
-    ("missing.yaml", "no such grid file"),
-])
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ({"repeats": 2}, r"grid.repeats: must be a non-empty list of values \(write \[2\]"),
+        ([{"a": 1}, {"a": 1}], "parameter set #1 repeats #0"),
+        ([1, 2], r"grid\[0\]: must be a mapping"),
+        ("missing.yaml", "no such grid file"),
+    ],
+)
 def test_bad_grids_are_explained(grid, message):
     with pytest.raises(InvalidInput, match=message):
         load_grid(grid)
@@ -193,9 +206,16 @@ def test_notebook_names_show_what_varies_and_never_collide():
 
 
 def test_pick_sweep_defaults_to_the_last_one_logged():
-    runs = pd.DataFrame({"sweep_id": ["s1", "s1", "s2"], "experiment": ["a", "a", "b"], "run_id": ["1", "2", "3"],
-                         "status": ["ok", "failed", "ok"], "cost_usd": [1.4, 0.0, 1.4],
-                         "logged_at": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03"], utc=True)})
+    runs = pd.DataFrame(
+        {
+            "sweep_id": ["s1", "s1", "s2"],
+            "experiment": ["a", "a", "b"],
+            "run_id": ["1", "2", "3"],
+            "status": ["ok", "failed", "ok"],
+            "cost_usd": [1.4, 0.0, 1.4],
+            "logged_at": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03"], utc=True),
+        }
+    )
     assert list(pick_sweep(runs)["run_id"]) == ["3"]
     assert list(pick_sweep(runs, "s1")["run_id"]) == ["1", "2"]
     assert list(sweeps(runs).index) == ["s2", "s1"] and sweeps(runs).loc["s1", "ok"] == 1
@@ -216,8 +236,9 @@ def test_backend_options_configure_only_an_emulator_this_kernel_starts(emulator,
 
 def test_simulated_votes_stay_out_of_the_store(emulator, tmp_path):
     store = tmp_path / "store"
-    runs = kl.run(kl.Sweep.grid("arms", prompt="A fox", negative_prompt=["", "blur"], repeats=2),
-                  store=store, progress=False).frame()
+    runs = kl.run(
+        kl.Sweep.grid("arms", prompt="A fox", negative_prompt=["", "blur"], repeats=2), store=store, progress=False
+    ).frame()
     votes = simulate_votes(runs, n=10, seed=1, favourite="blur", preference=1.0)
     assert len(votes) == 4 and set(votes["voter"]) == {"simulated"}  # 2 x 2 runs make 4 pairs
     wins = [(v.left_arm if v.choice == "left" else v.right_arm) for v in votes.itertuples()]

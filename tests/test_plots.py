@@ -12,15 +12,27 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from kling_lab.runner.api import run
 from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer
-from kling_lab.plots import (contact_sheet, cost_by_param, cumulative_spend, latency_split, metric_vs_param,
-                             status_summary)
+from kling_lab.plots import (
+    contact_sheet,
+    cost_by_param,
+    cumulative_spend,
+    latency_split,
+    metric_vs_param,
+    status_summary,
+)
+from kling_lab.runner.api import run
 from kling_lab.store.run_store import RunStore, load_runs, rows_frame
 from kling_lab.sweep import Sweep
 
-GRID = Sweep.grid("plots", prompt="a lighthouse", cfg_scale=[0.2, 0.5, 0.8], aspect_ratio=["16:9", "1:1"],
-                  negative_prompt=["", "blur"], repeats=2)
+GRID = Sweep.grid(
+    "plots",
+    prompt="a lighthouse",
+    cfg_scale=[0.2, 0.5, 0.8],
+    aspect_ratio=["16:9", "1:1"],
+    negative_prompt=["", "blur"],
+    repeats=2,
+)
 
 PLOTS: dict[str, Callable[[pd.DataFrame], Figure]] = {
     "cost_by_param": cost_by_param,
@@ -85,8 +97,10 @@ def test_metric_means_grow_with_cfg_scale_one_line_per_negative_prompt(runs: pd.
 
 
 def test_metric_error_bars_are_the_stated_interval() -> None:
-    rows = [{"run_id": str(i), "status": "ok", "cfg_scale": 0.5, "qc_motion": v, "negative_prompt": ""}
-            for i, v in enumerate([1.0, 3.0])]
+    rows = [
+        {"run_id": str(i), "status": "ok", "cfg_scale": 0.5, "qc_motion": v, "negative_prompt": ""}
+        for i, v in enumerate([1.0, 3.0])
+    ]
     for error, half_width in [("ci95", 12.706), ("se", 1.0)]:  # sd √2, n 2: SE 1, t(0.975, 1) 12.706
         ax = metric_vs_param(rows_frame(rows), error=error).axes[0]
         (container,) = ax.containers
@@ -119,15 +133,20 @@ def test_cost_by_param_splits_spent_and_saved(runs: pd.DataFrame) -> None:
 def test_cumulative_spend_lines_end_at_each_total(runs: pd.DataFrame) -> None:
     ax = cumulative_spend(runs).axes[0]
     ends = {line.get_label(): line.get_ydata()[-1] for line in ax.get_lines()}
-    assert ends == {"again (\\$0.00)": 0.0, "blocked (\\$0.00)": 0.0, "plots (\\$33.60)": pytest.approx(33.6),
-                    "all (\\$33.60)": pytest.approx(33.6)}
+    assert ends == {
+        "again (\\$0.00)": 0.0,
+        "blocked (\\$0.00)": 0.0,
+        "plots (\\$33.60)": pytest.approx(33.6),
+        "all (\\$33.60)": pytest.approx(33.6),
+    }
 
 
 def test_latency_by_value_stacks_the_mean_phases(runs: pd.DataFrame) -> None:
     ax = latency_split(runs, by="aspect_ratio").axes[0]
     timed = runs[runs[["queue_s", "inference_s", "download_s"]].notna().any(axis=1)]
     expected = timed.groupby("aspect_ratio")[["queue_s", "inference_s", "download_s"]].apply(
-        lambda g: g.fillna(0).mean().sum())
+        lambda g: g.fillna(0).mean().sum()
+    )
     tops = [bar.get_y() + bar.get_height() for bar in ax.containers[-1]]
     assert tops == pytest.approx(expected.loc[["16:9", "1:1"]].tolist())
 
@@ -140,7 +159,11 @@ def test_contact_sheet_facets_and_labels(runs: pd.DataFrame) -> None:
     first = fig.axes[0]
     assert len(first.images) == 1 and len(first.get_xticks()) == 4 and first.get_xlabel() == "time in clip (s)"
     assert [t.get_text() for t in first.get_yticklabels()] == [
-        "neg (none) · rep 0", "neg (none) · rep 1", "neg blur · rep 0", "neg blur · rep 1"]
+        "neg (none) · rep 0",
+        "neg (none) · rep 1",
+        "neg blur · rep 0",
+        "neg blur · rep 1",
+    ]
 
 
 def test_contact_sheet_says_when_a_cell_has_no_clip(runs: pd.DataFrame, caplog: pytest.LogCaptureFixture) -> None:

@@ -6,10 +6,10 @@ import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import clips
 import numpy as np
 import pytest
 
-import clips
 import kling_lab.media.qc as qc_module
 from kling_lab.errors import DownloadError
 from kling_lab.media.probe import NotAVideoError, probe

@@ -1,18 +1,25 @@
 """DuckDB over a local store: the runs view de-duplicates and prefers the newest revision."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from kling_lab.store.query import query
 from kling_lab.store.run_store import RunStore
 
-T0 = datetime(2026, 11, 2, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def row(i, **extra):
-    return {"run_id": f"r{i}", "status": "ok", "cost_usd": 1.4, "experiment": "e", "cfg_scale": 0.1 * i,
-            "logged_at": T0, **extra}
+    return {
+        "run_id": f"r{i}",
+        "status": "ok",
+        "cost_usd": 1.4,
+        "experiment": "e",
+        "cfg_scale": 0.1 * i,
+        "logged_at": T0,
+        **extra,
+    }
 
 
 def test_group_by_over_parts(tmp_path):

@@ -22,8 +22,11 @@ def test_first_lines_are_install_and_run_then_tests():
 
 def test_ci_runs_exactly_the_readme_test_command():
     test_command = readme_commands()[1].split("&&")[-1].strip()
-    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
-          if line.strip() and not line.strip().startswith("#")]
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     assert ci[-1] == test_command
 
 

@@ -10,8 +10,13 @@ from kling_lab.request import DEFAULT_NEGATIVE_PROMPT, ENDPOINT, KlingRequest, p
 
 def test_defaults_match_fal_schema():
     r = KlingRequest.parse({"prompt": "a fox"})
-    assert r.arguments() == {"prompt": "a fox", "duration": "5", "aspect_ratio": "16:9",
-                             "negative_prompt": DEFAULT_NEGATIVE_PROMPT, "cfg_scale": 0.5}
+    assert r.arguments() == {
+        "prompt": "a fox",
+        "duration": "5",
+        "aspect_ratio": "16:9",
+        "negative_prompt": DEFAULT_NEGATIVE_PROMPT,
+        "cfg_scale": 0.5,
+    }
     assert ENDPOINT == "fal-ai/kling-video/v2/master/text-to-video"
 
 

@@ -16,9 +16,9 @@ import pytest
 
 from kling_lab.runner.api import resume, run
 from kling_lab.runner.journal import Journal
-from kling_lab.runner.rows import utcnow
 from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.sweep import Sweep
+from kling_lab.util.clock import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,8 +30,14 @@ def write_sweep(path: Path, n: int, name: str) -> Sweep:
 
 
 def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "kling_lab.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kling_lab.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
 
 
 def wait_until(predicate, timeout: float = 60.0) -> None:
@@ -71,7 +77,7 @@ def test_sigkill_mid_run_then_resume(emulator, tmp_path):
     assert Journal(store / "journal").pending(), "some requests were in flight"
 
     again = start_cli("run", str(tmp_path / "s.yaml"), "--store", str(store), "--no-progress")
-    out, err = again.communicate(timeout=120)
+    _out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert_one_terminal_row_each(store, sweep)
     stats = emulator.stats()
@@ -92,8 +98,13 @@ def test_kling_lab_resume_without_the_sweep_file(emulator, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert len(load_runs(store)) == 0
-    done = subprocess.run([sys.executable, "-m", "kling_lab.cli", "resume", "--store", str(store), "--no-progress"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "kling_lab.cli", "resume", "--store", str(store), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert "4 ok" in done.stdout and "0 submitted" in done.stdout
     assert_one_terminal_row_each(store, sweep)
@@ -107,7 +118,7 @@ def test_ctrl_c_cancels_in_flight_at_fal_and_resume_finishes(emulator, tmp_path)
     proc = start_cli("run", str(tmp_path / "s.yaml"), "--store", str(store), "--concurrency", "3", "--no-progress")
     wait_until(lambda: journal_submitted(store) >= 3)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     df = load_runs(store)
@@ -142,11 +153,23 @@ def test_resume_uses_a_video_already_downloaded(emulator, tmp_path):
     request_id, url, got = asyncio.run(fetch())
     rel = store.ingest_video(got.path, got.sha256)
     journal = Journal(store.root / "journal")
-    journal.submitted(request_id=request_id, fingerprint=request.fingerprint(), backend="emulator",
-                      endpoint=ENDPOINT, input=request.arguments(), submitted_at=utcnow(),
-                      sweep={"sweep_id": "x", "experiment": "x", "sweep_index": 0, "repeat": 0})
-    journal.downloaded(request_id=request_id, video_path=rel, video_sha256=got.sha256, video_bytes=got.bytes,
-                       video_url=url, download_s=got.seconds)
+    journal.submitted(
+        request_id=request_id,
+        fingerprint=request.fingerprint(),
+        backend="emulator",
+        endpoint=ENDPOINT,
+        input=request.arguments(),
+        submitted_at=utcnow(),
+        sweep={"sweep_id": "x", "experiment": "x", "sweep_index": 0, "repeat": 0},
+    )
+    journal.downloaded(
+        request_id=request_id,
+        video_path=rel,
+        video_sha256=got.sha256,
+        video_bytes=got.bytes,
+        video_url=url,
+        download_s=got.seconds,
+    )
     journal.close()
     result = resume(store=store.root, progress=False)
     assert result.count("ok") == 1 and result.submitted == 0
@@ -161,11 +184,21 @@ def test_fal_key_never_written_or_printed(emulator, tmp_path):
     sweep = tmp_path / "s.yaml"
     sweep.write_text("name: secret\nprompt: a red balloon\ngrid: {cfg_scale: [0.3, 0.6]}\n")
     store = tmp_path / "store"
-    proc = subprocess.run([sys.executable, "-m", "kling_lab.cli", "-v", "run", str(sweep), "--store", str(store)],
-                          capture_output=True, text=True, env={**os.environ, "FAL_KEY": secret}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kling_lab.cli", "-v", "run", str(sweep), "--store", str(store)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FAL_KEY": secret},
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
-    runs = subprocess.run([sys.executable, "-m", "kling_lab.cli", "runs", "--store", str(store)],
-                          capture_output=True, text=True, env={**os.environ, "FAL_KEY": secret}, timeout=60)
+    runs = subprocess.run(
+        [sys.executable, "-m", "kling_lab.cli", "runs", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FAL_KEY": secret},
+        timeout=60,
+    )
     needles = [secret.encode(), id_part.encode(), secret_part.encode()]
     for text in (proc.stdout, proc.stderr, runs.stdout, runs.stderr):
         assert not any(n.decode() in text for n in needles)
@@ -191,7 +224,7 @@ def test_two_processes_running_the_same_sweep_pay_once(emulator, tmp_path):
     store = tmp_path / "store"
     procs = [start_cli("run", str(tmp_path / "s.yaml"), "--store", str(store), "--no-progress") for _ in range(2)]
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     stats = emulator.stats()
     assert sorted(stats["submissions_by_fingerprint"].values()) == [1, 1, 1, 1]
@@ -204,8 +237,9 @@ def test_two_processes_running_the_same_sweep_pay_once(emulator, tmp_path):
 
 
 def test_identical_items_in_one_sweep_are_submitted_once(emulator, tmp_path):
-    sweep = Sweep.from_list([{"prompt": "a kite"}, {"prompt": "a kite"}, {"prompt": "a kite", "cfg_scale": 0.9}],
-                            name="dupes")
+    sweep = Sweep.from_list(
+        [{"prompt": "a kite"}, {"prompt": "a kite"}, {"prompt": "a kite", "cfg_scale": 0.9}], name="dupes"
+    )
     result = run(sweep, store=tmp_path / "store", progress=False)
     assert result.submitted == 2 and result.cache_hits == 1
     assert sum(emulator.stats()["submissions_by_fingerprint"].values()) == 2

@@ -29,8 +29,18 @@ def test_quickstart_twelve_ok_playable_rows(emulator, tmp_path):
     assert set(df["backend"]) == {"emulator"}
     assert df["cost_usd"].sum() == pytest.approx(16.80)
     assert df["request_id"].notna().all() and df["request_id"].is_unique
-    for col in ("submitted_at", "started_at", "completed_at", "queue_s", "inference_s", "total_s",
-                "download_s", "video_url", "video_sha256", "video_bytes"):
+    for col in (
+        "submitted_at",
+        "started_at",
+        "completed_at",
+        "queue_s",
+        "inference_s",
+        "total_s",
+        "download_s",
+        "video_url",
+        "video_sha256",
+        "video_bytes",
+    ):
         assert df[col].notna().all(), col
     assert (df["total_s"] >= df["inference_s"]).all()
     assert (df["queue_s"] >= 0).all()
@@ -88,8 +98,14 @@ def test_budget_cap_five_dollars_at_concurrency_eight(emulator, tmp_path):
 
 
 def test_transient_faults_twenty_percent_all_end_ok(emulator, tmp_path):
-    emulator.configure(rate_429=0.05, rate_500=0.05, rate_503=0.05, rate_drop=0.05, seed=7,
-                       fault_calls={"submit", "status", "result", "download"})
+    emulator.configure(
+        rate_429=0.05,
+        rate_500=0.05,
+        rate_503=0.05,
+        rate_drop=0.05,
+        seed=7,
+        fault_calls={"submit", "status", "result", "download"},
+    )
     sweep = small_sweep(8, name="faulty")
     from kling_lab.runner.retry import Backoff
 
@@ -117,8 +133,7 @@ def test_truncated_video_is_retried_then_ok(emulator, tmp_path):
     emulator.configure(rate_truncated_video=0.3, seed=3)
     from kling_lab.runner.retry import Backoff
 
-    run(small_sweep(4, name="trunc"), store=tmp_path, progress=False, download_attempts=5,
-        backoff=Backoff(0.01, 0.05))
+    run(small_sweep(4, name="trunc"), store=tmp_path, progress=False, download_attempts=5, backoff=Backoff(0.01, 0.05))
     df = load_runs(tmp_path)
     assert (df["status"] == "ok").all()
     assert emulator.stats()["faults"].get("truncated_video", 0) > 0

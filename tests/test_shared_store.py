@@ -11,18 +11,18 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from kling_lab.runner.api import run
 from kling_lab.errors import InvalidInput
+from kling_lab.runner.api import run
 from kling_lab.store.query import query
 from kling_lab.store.run_store import RunStore, load_runs
-from kling_lab.sweep import Sweep
 from kling_lab.store.sync import sync
+from kling_lab.sweep import Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "S3-SECRET-recognisable-7731"
@@ -37,8 +37,11 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def s3_server():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -57,9 +60,13 @@ def s3_server():
 @pytest.fixture
 def bucket(s3_server, monkeypatch, tmp_path, request):
     """A fresh bucket; credentials only in the environment, as a user would set them."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "kling-test-key", "AWS_SECRET_ACCESS_KEY": SECRET,
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": s3_server,
-                        "KLING_LAB_CACHE": str(tmp_path / "cache")}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "kling-test-key",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3_server,
+        "KLING_LAB_CACHE": str(tmp_path / "cache"),
+    }.items():
         monkeypatch.setenv(name, value)
     import s3fs
 
@@ -69,12 +76,30 @@ def bucket(s3_server, monkeypatch, tmp_path, request):
 
 
 def rows(n: int, start: int = 0, **extra):
-    t0 = datetime(2026, 11, 2, tzinfo=timezone.utc)
-    return [{"run_id": f"r{i}", "sweep_id": "s", "experiment": "e", "sweep_index": i, "fingerprint": f"f{i}",
-             "endpoint": "x", "backend": "emulator", "status": "ok", "prompt": "p", "negative_prompt": "",
-             "cfg_scale": 0.5, "aspect_ratio": "16:9", "duration_s": 5, "repeat": 0, "cost_usd": 1.4,
-             "user": ["ana", "bo"][i % 2], "logged_at": t0 + timedelta(days=i % 14), **extra}
-            for i in range(start, start + n)]
+    t0 = datetime(2026, 11, 2, tzinfo=UTC)
+    return [
+        {
+            "run_id": f"r{i}",
+            "sweep_id": "s",
+            "experiment": "e",
+            "sweep_index": i,
+            "fingerprint": f"f{i}",
+            "endpoint": "x",
+            "backend": "emulator",
+            "status": "ok",
+            "prompt": "p",
+            "negative_prompt": "",
+            "cfg_scale": 0.5,
+            "aspect_ratio": "16:9",
+            "duration_s": 5,
+            "repeat": 0,
+            "cost_usd": 1.4,
+            "user": ["ana", "bo"][i % 2],
+            "logged_at": t0 + timedelta(days=i % 14),
+            **extra,
+        }
+        for i in range(start, start + n)
+    ]
 
 
 def test_sweep_into_s3_store_then_cached(emulator, bucket, tmp_path):
@@ -106,12 +131,18 @@ def test_two_writer_processes_at_once(emulator, bucket, tmp_path):
         f = tmp_path / f"{name}.yaml"
         f.write_text(f"name: {name}\nprompt: a {name} rocket launch\ngrid: {{cfg_scale: {cfgs}}}\n")
         files.append(f)
-    procs = [subprocess.Popen([sys.executable, "-m", "kling_lab.cli", "run", str(f), "--store", store,
-                               "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "KLING_LAB_CACHE": str(tmp_path / f"cache-{f.stem}")})
-             for f in files]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "kling_lab.cli", "run", str(f), "--store", store, "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "KLING_LAB_CACHE": str(tmp_path / f"cache-{f.stem}")},
+        )
+        for f in files
+    ]
     for p in procs:
-        out, err = p.communicate(timeout=180)
+        _out, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
     df = load_runs(store)
     assert len(df) == 8 and df["run_id"].is_unique and df["fingerprint"].is_unique
@@ -182,22 +213,31 @@ def test_compact_never_shows_a_partial_dataset_to_a_concurrent_reader(bucket):
 def test_query_spend_per_person_per_week_and_win_rate(bucket):
     store = RunStore(f"{bucket}/q")
     store.append(rows(28))
-    votes = pa.table({"vote_id": [f"v{i}" for i in range(6)],
-                      "by": ["negative_prompt"] * 6,
-                      "left_arm": ["", "", "blur", "blur", "", "blur"],
-                      "right_arm": ["blur", "blur", "", "", "blur", ""],
-                      "choice": ["left", "right", "left", "left", "tie", "right"]})
+    votes = pa.table(
+        {
+            "vote_id": [f"v{i}" for i in range(6)],
+            "by": ["negative_prompt"] * 6,
+            "left_arm": ["", "", "blur", "blur", "", "blur"],
+            "right_arm": ["blur", "blur", "", "", "blur", ""],
+            "choice": ["left", "right", "left", "left", "tie", "right"],
+        }
+    )
     store.append_table("votes", votes)
-    spend = query("select user, date_trunc('week', logged_at) as wk, sum(cost_usd) as usd "
-                  "from runs group by all order by all", store)
+    spend = query(
+        "select user, date_trunc('week', logged_at) as wk, sum(cost_usd) as usd from runs group by all order by all",
+        store,
+    )
     assert set(spend["user"]) == {"ana", "bo"} and spend["usd"].sum() == pytest.approx(28 * 1.4)
-    wins = query("""
+    wins = query(
+        """
         with outcomes as (
           select case choice when 'left' then left_arm when 'right' then right_arm end as winner,
                  left_arm, right_arm from votes where choice in ('left', 'right'))
         select arm, avg(case when winner = arm then 1.0 else 0.0 end) as win_rate from (
           select left_arm as arm, winner from outcomes union all select right_arm, winner from outcomes)
-        group by arm order by arm""", store)
+        group by arm order by arm""",
+        store,
+    )
     assert list(wins["arm"]) == ["", "blur"]
     assert wins["win_rate"].tolist() == pytest.approx([0.4, 0.6])  # "" won 2 of 5 decided votes
 

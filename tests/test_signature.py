@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from clips import moving_frames, static_frames, write_clip
+
 from kling_lab.media.signature import LOOK_SIZE, MOTION_SIZE, frame_signature, signature_distances
 
 

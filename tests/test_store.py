@@ -1,21 +1,36 @@
 """RunStore: atomic parquet parts, typed load, compaction, de-duplication. Real files."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kling_lab.store.schema import RUN_SCHEMA
 from kling_lab.store.run_store import RunStore, load_runs
+from kling_lab.store.schema import RUN_SCHEMA
 
 
 def row(i: int, **extra):
-    return {"run_id": f"r{i}", "sweep_id": "s", "experiment": "e", "sweep_index": i, "fingerprint": f"f{i}",
-            "endpoint": "fal-ai/kling-video/v2/master/text-to-video", "backend": "emulator", "status": "ok",
-            "prompt": "p", "negative_prompt": "", "cfg_scale": 0.5, "aspect_ratio": "16:9", "duration_s": 5,
-            "repeat": 0, "cost_usd": 1.4, "logged_at": datetime(2026, 1, 1, 0, 0, i, tzinfo=timezone.utc), **extra}
+    return {
+        "run_id": f"r{i}",
+        "sweep_id": "s",
+        "experiment": "e",
+        "sweep_index": i,
+        "fingerprint": f"f{i}",
+        "endpoint": "fal-ai/kling-video/v2/master/text-to-video",
+        "backend": "emulator",
+        "status": "ok",
+        "prompt": "p",
+        "negative_prompt": "",
+        "cfg_scale": 0.5,
+        "aspect_ratio": "16:9",
+        "duration_s": 5,
+        "repeat": 0,
+        "cost_usd": 1.4,
+        "logged_at": datetime(2026, 1, 1, 0, 0, i, tzinfo=UTC),
+        **extra,
+    }
 
 
 def test_append_writes_one_file_per_batch_and_nothing_left_in_tmp(tmp_path):
@@ -99,8 +114,10 @@ def test_empty_store_loads_empty_typed_frame(tmp_path):
 
 def test_ingest_video_is_content_addressed(tmp_path):
     store = RunStore(tmp_path)
-    a = store.new_tmp_path(".mp4"); a.write_bytes(b"same")
-    b = store.new_tmp_path(".mp4"); b.write_bytes(b"same")
+    a = store.new_tmp_path(".mp4")
+    a.write_bytes(b"same")
+    b = store.new_tmp_path(".mp4")
+    b.write_bytes(b"same")
     rel1 = store.ingest_video(a, "ab" * 32)
     rel2 = store.ingest_video(b, "ab" * 32)
     assert rel1 == rel2 == f"videos/ab/{'ab' * 32}.mp4"

@@ -59,7 +59,8 @@ def test_yaml_combines_fixed_grid_zip_requests(tmp_path):
         "name: combo\nprompt: base\nduration: 10\n"
         "grid: {cfg_scale: [0.1, 0.9]}\n"
         "zip: {aspect_ratio: ['16:9', '1:1'], negative_prompt: ['', 'blur']}\n"
-        "requests: [{}, {prompt: other}]\nrepeats: 2\ntags: {owner: ana}\n")
+        "requests: [{}, {prompt: other}]\nrepeats: 2\ntags: {owner: ana}\n"
+    )
     s = Sweep.from_yaml(f)
     assert len(s) == 2 * 2 * 2 * 2
     assert s.tags == {"owner": "ana"}

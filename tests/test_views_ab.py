@@ -72,16 +72,35 @@ def test_each_vote_is_written_at_once_and_survives_a_restart(store):
     w._on_msg(w, {"type": "vote", "choice": "left", "index": 0}, [])  # a stale double click: ignored
     vote_via_front_end(w, "both_bad")
     assert len(list((store / "votes").glob("*.parquet"))) == 2
-    code = ("import json, sys; from kling_lab.views import load_votes; v = load_votes(sys.argv[1]); "
-            "print(json.dumps({'n': len(v), 'choices': list(v['choice']), 'left': v['left_run_id'].iloc[0], "
-            "'dtype': str(v['voted_at'].dtype), 'voter': v['voter'].iloc[0], 'by': v['by'].iloc[0]}))")
+    code = (
+        "import json, sys; from kling_lab.views import load_votes; v = load_votes(sys.argv[1]); "
+        "print(json.dumps({'n': len(v), 'choices': list(v['choice']), 'left': v['left_run_id'].iloc[0], "
+        "'dtype': str(v['voted_at'].dtype), 'voter': v['voter'].iloc[0], 'by': v['by'].iloc[0]}))"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True, text=True, check=True)
     got = json.loads(out.stdout)
-    assert got == {"n": 2, "choices": ["right", "both_bad"], "left": pair.left["run_id"],
-                   "dtype": "datetime64[us, UTC]", "voter": "ana", "by": "negative_prompt"}
+    assert got == {
+        "n": 2,
+        "choices": ["right", "both_bad"],
+        "left": pair.left["run_id"],
+        "dtype": "datetime64[us, UTC]",
+        "voter": "ana",
+        "by": "negative_prompt",
+    }
     votes = load_votes(store)
-    assert set(votes.columns) >= {"vote_id", "voter", "voted_at", "by", "left_run_id", "right_run_id", "left_arm",
-                                  "right_arm", "choice", "prompt", "sweep_id"}
+    assert set(votes.columns) >= {
+        "vote_id",
+        "voter",
+        "voted_at",
+        "by",
+        "left_run_id",
+        "right_run_id",
+        "left_arm",
+        "right_arm",
+        "choice",
+        "prompt",
+        "sweep_id",
+    }
     assert votes["prompt"].iloc[0].startswith("a red fox") and votes["sweep_id"].notna().all()
 
 
@@ -127,20 +146,27 @@ def test_the_page_votes_with_keys_and_plays_the_pair_in_sync(store):
         try:
             page = browser.new_page()
             mount_widget(page, w)
-            page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.readyState >= 1)"
-                                   " && document.querySelectorAll('video').length === 2", timeout=20_000)
+            page.wait_for_function(
+                "[...document.querySelectorAll('video')].every(v => v.readyState >= 1)"
+                " && document.querySelectorAll('video').length === 2",
+                timeout=20_000,
+            )
             text = page.inner_text(".kl-ab")
             assert NEG not in text and "0 / 4 voted" in text and "← left" in text
             page.click("button.kl-play")
             page.wait_for_function(
-                "[...document.querySelectorAll('video')].every(v => !v.paused && v.currentTime > 0.2)", timeout=20_000)
+                "[...document.querySelectorAll('video')].every(v => !v.paused && v.currentTime > 0.2)", timeout=20_000
+            )
             page.focus(".kl-ab")
             page.keyboard.press("ArrowLeft")
             sent = page.evaluate("window.klSent")
             assert sent == [{"type": "vote", "choice": "left", "index": 0}]
             w._on_msg(w, sent[0], [])  # the kernel side of the same message
-            page.evaluate("([last, progress, pair]) => { const m = window.klModel; m.set('last', last);"
-                          " m.set('progress', progress); m.set('pair', pair); }", [w.last, w.progress, w.pair])
+            page.evaluate(
+                "([last, progress, pair]) => { const m = window.klModel; m.set('last', last);"
+                " m.set('progress', progress); m.set('pair', pair); }",
+                [w.last, w.progress, w.pair],
+            )
             assert "1 / 4 voted" in page.inner_text(".kl-ab") and "left was" in page.inner_text(".kl-last")
             page.keyboard.press("b")
             assert page.evaluate("window.klSent")[-1] == {"type": "vote", "choice": "both_bad", "index": 1}

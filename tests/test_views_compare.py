@@ -112,14 +112,17 @@ def _saved_size(tmp_path: Path, name: str, cells: list[str], store: Path) -> int
 @pytest.mark.slow
 def test_saved_notebook_grows_little_with_a_16_video_grid(emulator, tmp_path):
     store = tmp_path / "nb_store"
-    sweep_into(emulator, store, cfg_scale=[0.1, 0.4, 0.7, 1.0], aspect_ratio=["16:9", "9:16"],
-               negative_prompt=["blur", ""])
+    sweep_into(
+        emulator, store, cfg_scale=[0.1, 0.4, 0.7, 1.0], aspect_ratio=["16:9", "9:16"], negative_prompt=["blur", ""]
+    )
     assert (load_runs(store)["status"] == "ok").sum() == 16
     base = _saved_size(tmp_path, "base", [SETUP], store)
     grid = _saved_size(tmp_path, "grid", [SETUP, "w = kv.compare(df)\nassert len(w.grid['cells']) == 16\nw"], store)
     embed = _saved_size(tmp_path, "embed", [SETUP, "w = kv.compare(df, embed=True)\nw"], store)
-    print(f"saved notebook bytes: without grid {base}, 16-video grid {grid} (+{grid - base}), "
-          f"embed=True {embed} (+{embed - base})")
+    print(
+        f"saved notebook bytes: without grid {base}, 16-video grid {grid} (+{grid - base}), "
+        f"embed=True {embed} (+{embed - base})"
+    )
     nb = nbformat.read(tmp_path / "grid.ipynb", as_version=4)
     assert "application/vnd.jupyter.widget-state+json" in nb.metadata.get("widgets", {})  # the state was saved
     assert grid - base <= 100_000
@@ -143,12 +146,14 @@ def test_the_page_filters_toggles_diff_and_plays_in_sync(store):
             assert page.locator("video").count() == 4
             page.check(".kl-diff-toggle input")
             assert page.evaluate("window.klModel.get('show_diff')") is True
-            page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.readyState >= 1)",
-                                   timeout=20_000)
+            page.wait_for_function(
+                "[...document.querySelectorAll('video')].every(v => v.readyState >= 1)", timeout=20_000
+            )
             page.click("button.kl-play")
             assert page.evaluate("window.klModel.get('playing')") is True
             page.wait_for_function(
-                "[...document.querySelectorAll('video')].every(v => !v.paused && v.currentTime > 0.3)", timeout=20_000)
+                "[...document.querySelectorAll('video')].every(v => !v.paused && v.currentTime > 0.3)", timeout=20_000
+            )
             page.evaluate("window.klModel.set('playing', false)")  # Python's w.pause() arrives as a trait change
             page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.paused)", timeout=5_000)
         finally:

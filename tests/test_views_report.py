@@ -90,16 +90,19 @@ def test_report_plays_in_headless_chromium(store, tmp_path):
             page.goto(path.as_uri())
             assert page.locator("video").count() == n_videos
             # every <video> loads its metadata: Chromium reads and decodes the emulator's H.264
-            page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.readyState >= 1)",
-                                   timeout=20_000)
+            page.wait_for_function(
+                "[...document.querySelectorAll('video')].every(v => v.readyState >= 1)", timeout=20_000
+            )
             assert page.evaluate("[...document.querySelectorAll('video')].every(v => !v.error && v.videoWidth > 0)")
             before = page.evaluate("[...document.querySelectorAll('video')].map(v => v.currentTime)")
             page.click("button.kl-play")
             page.wait_for_function(
-                "[...document.querySelectorAll('video')].every(v => !v.paused && v.currentTime > 0.3)", timeout=20_000)
+                "[...document.querySelectorAll('video')].every(v => !v.paused && v.currentTime > 0.3)", timeout=20_000
+            )
             after = page.evaluate("[...document.querySelectorAll('video')].map(v => v.currentTime)")
             decoded = page.evaluate(
-                "[...document.querySelectorAll('video')].map(v => v.getVideoPlaybackQuality().totalVideoFrames)")
+                "[...document.querySelectorAll('video')].map(v => v.getVideoPlaybackQuality().totalVideoFrames)"
+            )
             assert all(n > 0 for n in decoded), decoded  # frames were really decoded, not just metadata read
             assert all(b < a for b, a in zip(before, after))
             spread = max(after) - min(after)

@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 from clips import moving_frames, write_clip
 
-from kling_lab.views.sources import (EmbedSource, JupyterFilesSource, RelativeSource, ServerSource, jupyter_root,
-                                     make_source, poster_file)
+from kling_lab.views.sources import (
+    EmbedSource,
+    JupyterFilesSource,
+    RelativeSource,
+    ServerSource,
+    jupyter_root,
+    make_source,
+    poster_file,
+)
 
 
 def test_jupyter_root_from_the_session_path(tmp_path, monkeypatch):

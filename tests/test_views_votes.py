@@ -21,8 +21,12 @@ def test_empty_store_reads_as_typed_empty_frame(tmp_path):
 def test_one_file_per_vote_round_trip(tmp_path):
     store = RunStore(tmp_path)
     for choice in ("left", "tie"):
-        append_vote(store, vote_row(voter="ana", by="cfg_scale", left=LEFT, right=RIGHT, left_arm="0.25",
-                                    right_arm="0.75", choice=choice))
+        append_vote(
+            store,
+            vote_row(
+                voter="ana", by="cfg_scale", left=LEFT, right=RIGHT, left_arm="0.25", right_arm="0.75", choice=choice
+            ),
+        )
     assert len(list((tmp_path / "votes").glob("*.parquet"))) == 2
     votes = load_votes(tmp_path)
     assert list(votes["choice"]) == ["left", "tie"] and votes["vote_id"].is_unique

@@ -44,8 +44,9 @@ def test_bootstrap_is_seedable():
 
 
 def test_ties_and_both_bad_count_half():
-    votes = pd.DataFrame({"by": "x", "left_arm": ["a", "a", "b"], "right_arm": ["b", "b", "a"],
-                          "choice": ["left", "tie", "both_bad"]})
+    votes = pd.DataFrame(
+        {"by": "x", "left_arm": ["a", "a", "b"], "right_arm": ["b", "b", "a"], "choice": ["left", "tie", "both_bad"]}
+    )
     table = win_rates(votes, n_boot=50).set_index("arm")
     assert table.loc["a", "wins"] == 1 and table.loc["a", "ties"] == 2 and table.loc["a", "both_bad"] == 1
     assert table.loc["a", "win_rate"] == pytest.approx((1 + 1) / 3)

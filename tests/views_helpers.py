@@ -12,20 +12,26 @@ from typing import Any
 import pandas as pd
 from conftest import FAST
 
-from kling_lab.runner.api import run
 from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer
+from kling_lab.runner.api import run
 from kling_lab.store.run_store import load_runs
 from kling_lab.sweep import Sweep
 
 PROMPT = "a red fox trotting through fresh snow"
 BLOCKED = "a [blocked] red fox"  # the emulator refuses it: a failed run with an error message
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
-def sweep_into(emulator: EmulatorServer, store: Path, name: str = "views", *, repeats: int = 1,
-               **inputs: Any) -> pd.DataFrame:
+def sweep_into(
+    emulator: EmulatorServer, store: Path, name: str = "views", *, repeats: int = 1, **inputs: Any
+) -> pd.DataFrame:
     """Run ``Sweep.grid(name, **inputs)`` on the (reset, fast) emulator into ``store``; return its rows."""
     emulator.reset(EmulatorConfig(**FAST))
     inputs.setdefault("prompt", PROMPT)
@@ -36,8 +42,13 @@ def sweep_into(emulator: EmulatorServer, store: Path, name: str = "views", *, re
 
 def standard_store(emulator: EmulatorServer, store: Path) -> pd.DataFrame:
     """8 ok runs (cfg 0.25/0.75 × 16:9/9:16 × two negative prompts) and 2 failed ones, all in one store."""
-    sweep_into(emulator, store, cfg_scale=[0.25, 0.75], aspect_ratio=["16:9", "9:16"],
-               negative_prompt=["blur, distort, and low quality", ""])
+    sweep_into(
+        emulator,
+        store,
+        cfg_scale=[0.25, 0.75],
+        aspect_ratio=["16:9", "9:16"],
+        negative_prompt=["blur, distort, and low quality", ""],
+    )
     sweep_into(emulator, store, "blocked", prompt=BLOCKED, cfg_scale=0.25, aspect_ratio=["16:9", "9:16"])
     return load_runs(store)
 

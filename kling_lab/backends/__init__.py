@@ -9,10 +9,11 @@ as an outside plugin would (``register_backend("name", factory)``)::
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from kling_lab.errors import BackendConfigError
 from kling_lab.backends.base import Backend, Completed, InProgress, Queued, Status
+from kling_lab.errors import BackendConfigError
 
 BackendFactory = Callable[..., Backend]
 _REGISTRY: dict[str, BackendFactory] = {}
@@ -56,5 +57,15 @@ def _emulator(**options: Any) -> Backend:
 register_backend("fal", _fal)
 register_backend("emulator", _emulator)
 
-__all__ = ["Backend", "BackendFactory", "Completed", "InProgress", "Queued", "Status",
-           "backend_names", "get_backend", "register_backend", "DEFAULT_BACKEND"]
+__all__ = [
+    "DEFAULT_BACKEND",
+    "Backend",
+    "BackendFactory",
+    "Completed",
+    "InProgress",
+    "Queued",
+    "Status",
+    "backend_names",
+    "get_backend",
+    "register_backend",
+]

@@ -12,9 +12,9 @@ from urllib.parse import urlparse
 
 import httpx
 
+from kling_lab.backends.base import Completed, InProgress, Queued, Status
 from kling_lab.errors import BackendConfigError, BackendError
 from kling_lab.request import ENDPOINT, KlingRequest
-from kling_lab.backends.base import Completed, InProgress, Queued, Status
 
 FINGERPRINT_HEADER = "X-Kling-Lab-Fingerprint"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -67,21 +67,21 @@ class FalBackend:
         headers = {FINGERPRINT_HEADER: fingerprint} if fingerprint else {}
         try:
             handle = await self._client.submit(self.endpoint, arguments=request.arguments(), headers=headers)
-        except Exception as exc:  # noqa: BLE001 - translated below
+        except Exception as exc:
             raise translate_error(exc) from exc
         return handle.request_id
 
     async def status(self, request_id: str) -> Status:
         try:
             raw = await self._client.status(self.endpoint, request_id, with_logs=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise translate_error(exc) from exc
         return _from_fal_status(raw)
 
     async def result(self, request_id: str) -> dict[str, Any]:
         try:
             return await self._client.result(self.endpoint, request_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise translate_error(exc) from exc
 
     async def cancel(self, request_id: str) -> str:
@@ -89,7 +89,7 @@ class FalBackend:
         or "unknown" (fal does not know the id, e.g. expired)."""
         try:
             await self._client.cancel(self.endpoint, request_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             err = translate_error(exc)
             if err.status_code == 400:
                 return "completed"
@@ -107,7 +107,9 @@ class FalBackend:
 
 
 def _from_fal_status(raw: Any) -> Status:
-    from fal_client import Completed as FalCompleted, InProgress as FalInProgress, Queued as FalQueued
+    from fal_client import Completed as FalCompleted
+    from fal_client import InProgress as FalInProgress
+    from fal_client import Queued as FalQueued
 
     if isinstance(raw, FalQueued):
         return Queued(position=raw.position)
@@ -143,8 +145,11 @@ def _error_from_response(response: httpx.Response) -> BackendError:
         body = None
     detail = body.get("detail") if isinstance(body, dict) else response.text
     message, detail_type = _detail_message(detail)
-    error_type = (body.get("error_type") if isinstance(body, dict) else None) or detail_type \
+    error_type = (
+        (body.get("error_type") if isinstance(body, dict) else None)
+        or detail_type
         or response.headers.get("x-fal-error-type")
+    )
     return BackendError(
         message or f"HTTP {response.status_code}",
         status_code=response.status_code,
@@ -155,8 +160,14 @@ def _error_from_response(response: httpx.Response) -> BackendError:
 
 
 def _default_type(status_code: int) -> str:
-    return {401: "unauthorized", 403: "forbidden", 404: "not_found", 410: "result_expired",
-            422: "validation_error", 429: "rate_limited"}.get(status_code, f"http_{status_code}")
+    return {
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        410: "result_expired",
+        422: "validation_error",
+        429: "rate_limited",
+    }.get(status_code, f"http_{status_code}")
 
 
 def translate_error(exc: BaseException) -> BackendError:
@@ -170,6 +181,7 @@ def translate_error(exc: BaseException) -> BackendError:
     if isinstance(exc, httpx.TimeoutException):
         return BackendError(f"timed out talking to fal: {type(exc).__name__}", error_type="timeout", transient=True)
     if isinstance(exc, httpx.TransportError):
-        return BackendError(f"connection problem: {type(exc).__name__}: {exc}", error_type="connection_error",
-                            transient=True)
+        return BackendError(
+            f"connection problem: {type(exc).__name__}: {exc}", error_type="connection_error", transient=True
+        )
     return BackendError(f"{type(exc).__name__}: {exc}", error_type="client_error", transient=False)

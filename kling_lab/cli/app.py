@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from kling_lab.errors import BackendConfigError, InvalidInput, KlingLabError
 
@@ -53,11 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a sweep file and log every request")
     p.add_argument("file", help="sweep YAML file (see experiments/quickstart.yaml)")
     _store_arg(p)
-    p.add_argument("--backend", choices=["emulator", "fal"], default="emulator",
-                   help="emulator (default, free placeholders) or fal (real, needs FAL_KEY, spends money)")
+    p.add_argument(
+        "--backend",
+        choices=["emulator", "fal"],
+        default="emulator",
+        help="emulator (default, free placeholders) or fal (real, needs FAL_KEY, spends money)",
+    )
     p.add_argument("--concurrency", type=_positive_int, default=4, help="requests in flight at once (default 4)")
-    p.add_argument("--max-cost", type=_usd, metavar="USD",
-                   help="never spend more than this (fal default: $25)")
+    p.add_argument("--max-cost", type=_usd, metavar="USD", help="never spend more than this (fal default: $25)")
     p.add_argument("--force", action="store_true", help="submit even when an identical ok run is in the store")
     p.add_argument("--timeout", type=float, metavar="S", help="per-request timeout; cancels at fal and logs failed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -100,8 +104,9 @@ EXTRA_COMMAND_MODULES: list[str] = ["cli.store_commands", "cli.backfill", "cli.r
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise
     try:
         func = getattr(args, "func", None) or COMMANDS[args.command]
@@ -130,8 +135,11 @@ def _run_with_runner(runner: Any, work: Any) -> int:
     except KeyboardInterrupt:
         if runner.last_result is not None:
             print(runner.last_result.summary(), file=sys.stderr)
-        print("kling-lab: interrupted; in-flight requests were cancelled at fal. "
-              "`kling-lab resume` collects anything left.", file=sys.stderr)
+        print(
+            "kling-lab: interrupted; in-flight requests were cancelled at fal. "
+            "`kling-lab resume` collects anything left.",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     print(result.summary())
     incomplete = result.count("failed") + result.count("skipped_budget") + result.count("cancelled") + result.pending
@@ -143,8 +151,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kling_lab.sweep import Sweep
 
     sweep = Sweep.from_yaml(args.file)  # bad input fails here: nothing started
-    runner = make_runner(args.backend, args.store, concurrency=args.concurrency, max_cost_usd=args.max_cost,
-                         force=args.force, request_timeout_s=args.timeout, progress=not args.no_progress)
+    runner = make_runner(
+        args.backend,
+        args.store,
+        concurrency=args.concurrency,
+        max_cost_usd=args.max_cost,
+        force=args.force,
+        request_timeout_s=args.timeout,
+        progress=not args.no_progress,
+    )
     if runner.backend.name == "emulator":
         print(f"emulator (free, placeholder videos, not Kling output): {len(sweep)} requests", file=sys.stderr)
     return _run_with_runner(runner, lambda: execute(runner, sweep))
@@ -174,10 +189,16 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer
 
     config = EmulatorConfig(
-        queue_delay_s=args.queue_delay, service_time_s=args.service_time, concurrency=args.concurrency,
-        render_scale=args.render_scale, seed=args.seed,
-        **{f"rate_{name}": getattr(args, f"rate_{name}") for name in
-           ("429", "500", "503", "drop", "lost_submit", "content_policy", "truncated_video")})
+        queue_delay_s=args.queue_delay,
+        service_time_s=args.service_time,
+        concurrency=args.concurrency,
+        render_scale=args.render_scale,
+        seed=args.seed,
+        **{
+            f"rate_{name}": getattr(args, f"rate_{name}")
+            for name in ("429", "500", "503", "drop", "lost_submit", "content_policy", "truncated_video")
+        },
+    )
     server = EmulatorServer(config, port=args.port)
     try:
         server.serve_forever()
@@ -186,8 +207,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "estimate": cmd_estimate, "runs": cmd_runs, "resume": cmd_resume,
-            "emulator": cmd_emulator}
+COMMANDS = {"run": cmd_run, "estimate": cmd_estimate, "runs": cmd_runs, "resume": cmd_resume, "emulator": cmd_emulator}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -14,8 +14,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser("backfill", help="compute missing probe/QC columns of ok runs whose video is stored")
     _store_arg(p)
-    p.add_argument("--force", action="store_true",
-                   help="recompute every ok run's probe/QC columns and overwrite those that differ")
+    p.add_argument(
+        "--force", action="store_true", help="recompute every ok run's probe/QC columns and overwrite those that differ"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_backfill)
     return p

@@ -28,12 +28,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="notebooks_command", required=True)
     r = sub.add_parser("run", help="execute TEMPLATE once per parameter set; print a summary")
     r.add_argument("template", help="the template notebook (a cell tagged 'parameters'), e.g. notebooks/sweep.ipynb")
-    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="a parameter for every notebook (VALUE as JSON if it parses, else text); repeatable")
-    r.add_argument("--grid", metavar="FILE.yaml",
-                   help="parameter sets: a YAML list of mappings, or a mapping of lists (cartesian product)")
-    r.add_argument("--out", metavar="DIR",
-                   help="where executed notebooks go (default: experiments/<grid or template name>)")
+    r.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter for every notebook (VALUE as JSON if it parses, else text); repeatable",
+    )
+    r.add_argument(
+        "--grid",
+        metavar="FILE.yaml",
+        help="parameter sets: a YAML list of mappings, or a mapping of lists (cartesian product)",
+    )
+    r.add_argument(
+        "--out", metavar="DIR", help="where executed notebooks go (default: experiments/<grid or template name>)"
+    )
     _store_arg(r)
     r.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     r.add_argument("--timeout", type=float, metavar="S", help="fail a cell that runs longer than this")
@@ -57,13 +68,25 @@ def cmd_notebooks_run(args: argparse.Namespace) -> int:
     fixed = {name: parse_value(value) for name, value in args.parameter}
     sets = [{**params, **fixed} for params in load_grid(args.grid)]
     out = args.out or default_out_dir(args.template, args.grid)
-    summary = run_grid(args.template, sets, out, store=args.store, kernel_name=args.kernel,
-                       progress=not args.no_progress, timeout_s=args.timeout)
-    table = summary.assign(notebook=[os.path.relpath(p) for p in summary["notebook"]],
-                           seconds=summary["seconds"].round(1), usd=summary["usd"].map("${:.2f}".format),
-                           error=summary["error"].fillna(""))
+    summary = run_grid(
+        args.template,
+        sets,
+        out,
+        store=args.store,
+        kernel_name=args.kernel,
+        progress=not args.no_progress,
+        timeout_s=args.timeout,
+    )
+    table = summary.assign(
+        notebook=[os.path.relpath(p) for p in summary["notebook"]],
+        seconds=summary["seconds"].round(1),
+        usd=summary["usd"].map("${:.2f}".format),
+        error=summary["error"].fillna(""),
+    )
     print(table.drop(columns="parameters").to_string(index=False))
     failed = int((summary["status"] != "ok").sum())
-    print(f"{len(summary) - failed} of {len(summary)} notebooks ran; {int(summary['runs'].sum())} runs, "
-          f"${summary['usd'].sum():.2f}; summary in {out}")
+    print(
+        f"{len(summary) - failed} of {len(summary)} notebooks ran; {int(summary['runs'].sum())} runs, "
+        f"${summary['usd'].sum():.2f}; summary in {out}"
+    )
     return 1 if failed else 0

@@ -35,7 +35,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     selected = pick_sweep(runs, args.sweep)  # InvalidInput (exit 2) names the known sweeps
     sweep = selected["sweep_id"].iloc[0]
-    path = report(selected, args.output, rows=args.rows or None, cols=args.cols or None,
-                  copy_videos=args.copy_videos, title=args.title, store=store)
+    path = report(
+        selected,
+        args.output,
+        rows=args.rows or None,
+        cols=args.cols or None,
+        copy_videos=args.copy_videos,
+        title=args.title,
+        store=store,
+    )
     print(f"{path}: {len(selected)} runs of sweep {sweep}")
     return 0

@@ -35,8 +35,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_compact(args: argparse.Namespace) -> int:
     from kling_lab.store.run_store import RunStore
-
-    from kling_lab.store.votes import DATASET as VOTES, SCHEMA as VOTE_SCHEMA
+    from kling_lab.store.votes import DATASET as VOTES
+    from kling_lab.store.votes import SCHEMA as VOTE_SCHEMA
 
     store = RunStore(args.store)
     merged = {"runs": store.compact(), VOTES: store.compact(VOTES, VOTE_SCHEMA)}

@@ -28,8 +28,9 @@ class Downloaded:
     seconds: float
 
 
-async def download(client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes: int = MAX_VIDEO_BYTES,
-                   timeout_s: float = 300.0) -> Downloaded:
+async def download(
+    client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes: int = MAX_VIDEO_BYTES, timeout_s: float = 300.0
+) -> Downloaded:
     """Stream ``url`` into ``dest``; verify its size and that PyAV can open it.
 
     Raises :class:`DownloadError` with ``error_type`` ``too_large`` (not retryable),
@@ -41,19 +42,25 @@ async def download(client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes
     try:
         async with client.stream("GET", url, timeout=timeout_s) as response:
             if response.status_code >= 400:
-                raise DownloadError(f"video download failed: HTTP {response.status_code}",
-                                    error_type=f"http_{response.status_code}",
-                                    transient=response.status_code >= 500 or response.status_code == 429)
+                raise DownloadError(
+                    f"video download failed: HTTP {response.status_code}",
+                    error_type=f"http_{response.status_code}",
+                    transient=response.status_code >= 500 or response.status_code == 429,
+                )
             expected = _content_length(response)
             if expected is not None and expected > max_bytes:
-                raise DownloadError(f"video is {expected} bytes, more than the cap of {max_bytes}",
-                                    error_type="too_large", transient=False)
+                raise DownloadError(
+                    f"video is {expected} bytes, more than the cap of {max_bytes}",
+                    error_type="too_large",
+                    transient=False,
+                )
             with open(dest, "wb") as fh:
                 async for chunk in response.aiter_raw(CHUNK):
                     received += len(chunk)
                     if received > max_bytes:
-                        raise DownloadError(f"video exceeds the cap of {max_bytes} bytes",
-                                            error_type="too_large", transient=False)
+                        raise DownloadError(
+                            f"video exceeds the cap of {max_bytes} bytes", error_type="too_large", transient=False
+                        )
                     digest.update(chunk)
                     fh.write(chunk)
     except DownloadError:
@@ -62,8 +69,9 @@ async def download(client: httpx.AsyncClient, url: str, dest: Path, *, max_bytes
     except (httpx.TransportError, httpx.TimeoutException) as exc:
         dest.unlink(missing_ok=True)
         kind = "truncated" if isinstance(exc, httpx.RemoteProtocolError) else "connection_error"
-        raise DownloadError(f"video download interrupted after {received} bytes: {type(exc).__name__}",
-                            error_type=kind) from exc
+        raise DownloadError(
+            f"video download interrupted after {received} bytes: {type(exc).__name__}", error_type=kind
+        ) from exc
     if expected is not None and received != expected:
         dest.unlink(missing_ok=True)
         raise DownloadError(f"video truncated: got {received} of {expected} bytes", error_type="truncated")

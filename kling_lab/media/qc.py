@@ -47,8 +47,7 @@ METRICS: dict[str, str] = {
     "measured at the reduced resolution (resolution dependent).",
     "qc_black_frames": "Fraction of frames whose mean luma is below the black threshold (16 of 255): "
     "mean_t [mean(Y[t]) < 16].",
-    "qc_frozen_frames": "Fraction of consecutive-frame pairs that barely change: "
-    "mean_t [mean|Y[t+1] − Y[t]| < 0.5].",
+    "qc_frozen_frames": "Fraction of consecutive-frame pairs that barely change: mean_t [mean|Y[t+1] − Y[t]| < 0.5].",
     "qc_scene_cuts": "Number of hard cuts: pairs whose 32-bin luma-histogram distance ½Σ|h[t+1] − h[t]| is ≥ 0.3 "
     "and, with the pair's mean abs difference, ≥ 3× its median over the ±12 surrounding pairs.",
 }
@@ -142,9 +141,7 @@ def _laplacian(frames: NDArray[np.float32]) -> NDArray[np.float32]:
     if frames.shape[1] < 3 or frames.shape[2] < 3:
         return np.zeros((len(frames), 1, 1), dtype=np.float32)
     centre = frames[:, 1:-1, 1:-1]
-    return (
-        frames[:, :-2, 1:-1] + frames[:, 2:, 1:-1] + frames[:, 1:-1, :-2] + frames[:, 1:-1, 2:] - 4.0 * centre
-    )
+    return frames[:, :-2, 1:-1] + frames[:, 2:, 1:-1] + frames[:, 1:-1, :-2] + frames[:, 1:-1, 2:] - 4.0 * centre
 
 
 def _local_median(values: NDArray[np.float64], half_window: int) -> NDArray[np.float64]:

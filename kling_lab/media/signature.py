@@ -18,7 +18,8 @@ Decoding dominates the cost (every frame is decoded, ≈ the time of :func:`klin
 from __future__ import annotations
 
 import os
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,8 +36,14 @@ class Signature(NamedTuple):
     motion: NDArray[np.float32]  # (samples, h, w) mean |frame difference| per cell
 
 
-def frame_signature(path: str | os.PathLike[str], *, samples: int = 8, look_size: tuple[int, int] = LOOK_SIZE,
-                    motion_size: tuple[int, int] = MOTION_SIZE, decode_side: int = 128) -> Signature:
+def frame_signature(
+    path: str | os.PathLike[str],
+    *,
+    samples: int = 8,
+    look_size: tuple[int, int] = LOOK_SIZE,
+    motion_size: tuple[int, int] = MOTION_SIZE,
+    decode_side: int = 128,
+) -> Signature:
     """The signature of the video at ``path`` (see the module docstring); sizes are (width, height)."""
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")

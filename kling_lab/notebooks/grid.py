@@ -29,9 +29,10 @@ import json
 import os
 import re
 import time
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -61,8 +62,9 @@ def load_grid(grid: GridLike) -> list[dict[str, Any]]:
     if isinstance(grid, Mapping):
         for name, values in grid.items():
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-                raise InvalidInput(f"grid.{name}: must be a non-empty list of values (write [{values!r}] "
-                                   "for a single value)")
+                raise InvalidInput(
+                    f"grid.{name}: must be a non-empty list of values (write [{values!r}] for a single value)"
+                )
         names = list(grid)
         sets = [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
     elif isinstance(grid, Sequence) and not isinstance(grid, (str, bytes)):
@@ -131,10 +133,17 @@ def default_out_dir(template: str | os.PathLike[str], grid: GridLike = None) -> 
     return Path("experiments") / Path(source).stem
 
 
-def run_grid(template: str | os.PathLike[str], grid: GridLike = None,
-             out_dir: str | os.PathLike[str] | None = None, *, store: StoreLike = None,
-             kernel_name: str = "python3", progress: bool = True, timeout_s: float | None = None,
-             start_timeout_s: float = 60.0) -> pd.DataFrame:
+def run_grid(
+    template: str | os.PathLike[str],
+    grid: GridLike = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    store: StoreLike = None,
+    kernel_name: str = "python3",
+    progress: bool = True,
+    timeout_s: float | None = None,
+    start_timeout_s: float = 60.0,
+) -> pd.DataFrame:
     """Execute ``template`` once per parameter set of ``grid``; return (and save) a summary table.
 
     ``grid``: see :func:`load_grid`. ``out_dir`` (default :func:`default_out_dir`) receives one
@@ -160,8 +169,17 @@ def run_grid(template: str | os.PathLike[str], grid: GridLike = None,
     try:
         for params in sets:
             path = (out / notebook_name(template.stem, params, shown)).resolve()
-            records.append(_execute(template, path, params, location, kernel_name=kernel_name,
-                                    timeout_s=timeout_s, start_timeout_s=start_timeout_s))
+            records.append(
+                _execute(
+                    template,
+                    path,
+                    params,
+                    location,
+                    kernel_name=kernel_name,
+                    timeout_s=timeout_s,
+                    start_timeout_s=start_timeout_s,
+                )
+            )
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(failed=sum(r["status"] == "failed" for r in records))
@@ -198,21 +216,37 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="notebook")
 
 
-def _execute(template: Path, path: Path, params: Mapping[str, Any], store: str, *, kernel_name: str,
-             timeout_s: float | None, start_timeout_s: float) -> dict[str, Any]:
+def _execute(
+    template: Path,
+    path: Path,
+    params: Mapping[str, Any],
+    store: str,
+    *,
+    kernel_name: str,
+    timeout_s: float | None,
+    start_timeout_s: float,
+) -> dict[str, Any]:
     """Run one notebook; a failure inside it is recorded, a leaked secret raises."""
     import papermill
     from traitlets.config import Config
 
     manager = _kernel_manager_class()
     config = Config({manager.__name__: {"extra_env": kernel_env(path, params, store)}})
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     clock = time.perf_counter()
     error = None
     try:
-        papermill.execute_notebook(str(template), str(path), parameters=dict(params), kernel_name=kernel_name,
-                                   progress_bar=False, start_timeout=start_timeout_s, execution_timeout=timeout_s,
-                                   kernel_manager_class=manager, config=config)
+        papermill.execute_notebook(
+            str(template),
+            str(path),
+            parameters=dict(params),
+            kernel_name=kernel_name,
+            progress_bar=False,
+            start_timeout=start_timeout_s,
+            execution_timeout=timeout_s,
+            kernel_manager_class=manager,
+            config=config,
+        )
     except papermill.PapermillExecutionError as exc:
         error = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 - a kernel that would not start, a timeout, ...: next notebook
@@ -220,10 +254,18 @@ def _execute(template: Path, path: Path, params: Mapping[str, Any], store: str, 
     seconds = time.perf_counter() - clock
     leaked = scrub_secrets(path) if path.is_file() else []
     if leaked:
-        raise SecretLeakError(f"{path}: the value of ${leaked[0]} appeared in the executed notebook; it has been "
-                              "redacted there. Check the template for code that prints the environment.")
-    return {"notebook": str(path), "parameters": _canonical(params), "status": "failed" if error else "ok",
-            "error": error, "seconds": seconds, "started": started}
+        raise SecretLeakError(
+            f"{path}: the value of ${leaked[0]} appeared in the executed notebook; it has been "
+            "redacted there. Check the template for code that prints the environment."
+        )
+    return {
+        "notebook": str(path),
+        "parameters": _canonical(params),
+        "status": "failed" if error else "ok",
+        "error": error,
+        "seconds": seconds,
+        "started": started,
+    }
 
 
 @functools.cache

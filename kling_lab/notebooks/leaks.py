@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from kling_lab.errors import InvalidInput, KlingLabError
 
@@ -29,8 +30,9 @@ class SecretLeakError(KlingLabError):
 
 def secret_values() -> dict[str, str]:
     """Environment variables whose name looks secret (``FAL_KEY``, ``*_TOKEN``, ...) → their values."""
-    found = {name: value for name, value in os.environ.items()
-             if SECRET_NAME.search(name) and len(value) >= MIN_SECRET_LEN}
+    found = {
+        name: value for name, value in os.environ.items() if SECRET_NAME.search(name) and len(value) >= MIN_SECRET_LEN
+    }
     key_id, key_secret = os.environ.get("FAL_KEY_ID"), os.environ.get("FAL_KEY_SECRET")
     if key_id and key_secret:
         found["FAL_KEY_ID:FAL_KEY_SECRET"] = f"{key_id}:{key_secret}"
@@ -42,15 +44,19 @@ def check_parameters(params: Mapping[str, Any]) -> None:
     secrets = secret_values()
     for name, value in params.items():
         if SECRET_NAME.search(name):
-            raise InvalidInput(f"parameter {name!r}: names like key/token/secret are refused, because papermill "
-                               "writes parameters into the executed notebook. Secrets such as FAL_KEY reach the "
-                               "kernel through its environment; rename the parameter if it is not a secret.")
+            raise InvalidInput(
+                f"parameter {name!r}: names like key/token/secret are refused, because papermill "
+                "writes parameters into the executed notebook. Secrets such as FAL_KEY reach the "
+                "kernel through its environment; rename the parameter if it is not a secret."
+            )
         for text in _strings(value):
             leaked = [env for env, secret in secrets.items() if secret in text]
             if leaked or FAL_KEY_SHAPE.search(text):
                 what = f"the value of ${leaked[0]}" if leaked else "something shaped like a fal key"
-                raise InvalidInput(f"parameter {name!r} holds {what}; papermill would write it into the "
-                                   "executed notebook. Leave secrets in the environment.")
+                raise InvalidInput(
+                    f"parameter {name!r} holds {what}; papermill would write it into the "
+                    "executed notebook. Leave secrets in the environment."
+                )
 
 
 def _strings(value: Any) -> Iterator[str]:

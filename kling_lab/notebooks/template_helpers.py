@@ -8,9 +8,14 @@ import pandas as pd
 
 from kling_lab.store.selection import pick_sweep, sweeps
 
-def backend_options(backend: str, *, emulator_render_scale: float | None = None,
-                    emulator_queue_delay_s: float | None = None,
-                    emulator_service_time_s: float | None = None) -> dict[str, Any]:
+
+def backend_options(
+    backend: str,
+    *,
+    emulator_render_scale: float | None = None,
+    emulator_queue_delay_s: float | None = None,
+    emulator_service_time_s: float | None = None,
+) -> dict[str, Any]:
     """``backend_options`` for :func:`kling_lab.run` from a template's emulator parameters.
 
     The settings configure the emulator this kernel starts; they are ignored for ``fal`` and when an
@@ -23,13 +28,23 @@ def backend_options(backend: str, *, emulator_render_scale: float | None = None,
 
     if external_emulator() is not None:
         return {}
-    settings = {"render_scale": emulator_render_scale, "queue_delay_s": emulator_queue_delay_s,
-                "service_time_s": emulator_service_time_s}
+    settings = {
+        "render_scale": emulator_render_scale,
+        "queue_delay_s": emulator_queue_delay_s,
+        "service_time_s": emulator_service_time_s,
+    }
     return {"config": EmulatorConfig(**{k: v for k, v in settings.items() if v is not None})}
 
 
-def simulate_votes(runs: pd.DataFrame, by: str = "negative_prompt", n: int = 20, *, seed: int = 0,
-                   favourite: Any = None, preference: float = 0.7) -> pd.DataFrame:
+def simulate_votes(
+    runs: pd.DataFrame,
+    by: str = "negative_prompt",
+    n: int = 20,
+    *,
+    seed: int = 0,
+    favourite: Any = None,
+    preference: float = 0.7,
+) -> pd.DataFrame:
     """SIMULATED blind A/B votes for demos and tests: never real judgements.
 
     Casts up to ``n`` votes (at most one per pair of :func:`kling_lab.views.ab`) as voter

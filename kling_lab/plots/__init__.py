@@ -19,9 +19,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-_WHERE = {"cost_by_param": "cost", "cumulative_spend": "cost", "latency_split": "latency",
-          "metric_vs_param": "metrics", "contact_sheet": "sheet", "status_summary": "status",
-          "plot_win_rates": "winrates"}
+_WHERE = {
+    "cost_by_param": "cost",
+    "cumulative_spend": "cost",
+    "latency_split": "latency",
+    "metric_vs_param": "metrics",
+    "contact_sheet": "sheet",
+    "status_summary": "status",
+    "plot_win_rates": "winrates",
+}
 
 if TYPE_CHECKING:
     from kling_lab.plots.cost import cost_by_param, cumulative_spend
@@ -38,5 +44,12 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
 
 
-__all__ = ["contact_sheet", "cost_by_param", "cumulative_spend", "latency_split", "metric_vs_param",
-           "plot_win_rates", "status_summary"]
+__all__ = [
+    "contact_sheet",
+    "cost_by_param",
+    "cumulative_spend",
+    "latency_split",
+    "metric_vs_param",
+    "plot_win_rates",
+    "status_summary",
+]

@@ -15,13 +15,23 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from kling_lab.util.text import truncate
+
 # Units shown in axis labels (columns not listed are counts or have no unit).
 UNITS: dict[str, str] = {
     "cfg_scale": "guidance, 0–1",
-    "duration_s": "s", "video_duration_s": "s",
-    "queue_s": "s", "inference_s": "s", "total_s": "s", "download_s": "s",
+    "duration_s": "s",
+    "video_duration_s": "s",
+    "queue_s": "s",
+    "inference_s": "s",
+    "total_s": "s",
+    "download_s": "s",
     "cost_usd": "USD",
-    "width": "px", "height": "px", "fps": "frames/s", "frames": "frames", "video_bytes": "bytes",
+    "width": "px",
+    "height": "px",
+    "fps": "frames/s",
+    "frames": "frames",
+    "video_bytes": "bytes",
     "aspect_ratio": "width:height",
     "qc_motion": "luma levels, 0–255",
     "qc_flicker": "luma levels, 0–255",
@@ -34,8 +44,13 @@ UNITS: dict[str, str] = {
 # A run's outcome for plotting: its status, except that cache hits (status ok, nothing submitted) stand apart.
 CACHE = "cache hit"
 OUTCOMES = ("ok", CACHE, "failed", "cancelled", "skipped_budget")
-OUTCOME_COLORS = {"ok": "tab:green", CACHE: "tab:blue", "failed": "tab:red", "cancelled": "tab:gray",
-                  "skipped_budget": "tab:orange"}
+OUTCOME_COLORS = {
+    "ok": "tab:green",
+    CACHE: "tab:blue",
+    "failed": "tab:red",
+    "cancelled": "tab:gray",
+    "skipped_budget": "tab:orange",
+}
 
 
 def label(column: str) -> str:
@@ -57,8 +72,10 @@ def check_runs(df: Any, columns: Iterable[str], who: str) -> pd.DataFrame:
         raise ValueError(f"{who}: no runs to plot (the DataFrame is empty)")
     missing = [c for c in dict.fromkeys(columns) if c not in df.columns]
     if missing:
-        raise ValueError(f"{who}: the DataFrame has no column {', '.join(map(repr, missing))}; "
-                         "pass a runs DataFrame from kling_lab.load_runs()")
+        raise ValueError(
+            f"{who}: the DataFrame has no column {', '.join(map(repr, missing))}; "
+            "pass a runs DataFrame from kling_lab.load_runs()"
+        )
     return df
 
 
@@ -95,8 +112,7 @@ def value_label(value: Any, width: int = 28) -> str:
     text = str(value)
     if not text:
         return "(none)"
-    text = text if len(text) <= width else text[: width - 1] + "…"
-    return text.replace("$", "\\$")  # user text must not switch matplotlib into mathtext
+    return truncate(text, width).replace("$", "\\$")  # user text must not switch matplotlib into mathtext
 
 
 def ordered_values(series: pd.Series) -> list[Any]:

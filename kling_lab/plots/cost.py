@@ -8,9 +8,21 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from kling_lab.plots._common import (
+    CACHE,
+    OUTCOME_COLORS,
+    check_runs,
+    label,
+    legend_outside,
+    matches,
+    new_figure,
+    ordered_values,
+    outcomes,
+    require_rows,
+    usd,
+    value_label,
+)
 from kling_lab.request import price_usd
-from kling_lab.plots._common import (CACHE, OUTCOME_COLORS, check_runs, label, legend_outside, matches, new_figure, ordered_values,
-                      outcomes, require_rows, usd, value_label)
 
 # Bars per parameter value; skipped_budget runs were never submitted, so they neither cost nor save.
 SPEND_OUTCOMES = ("ok", "failed", "cancelled", CACHE)
@@ -35,9 +47,15 @@ def cost_by_param(df: pd.DataFrame, param: str = "cfg_scale") -> Figure:
         heights = [dollars[mine & matches(df[param], v)].sum() for v in values]
         counts = [int((mine & matches(df[param], v)).sum()) for v in values]
         tag = "saved, \\$0 spent" if name == CACHE else "spent"
-        bars = ax.bar(x + (i - (len(present) - 1) / 2) * width, heights, width, color=OUTCOME_COLORS[name],
-                      hatch="//" if name == CACHE else None, alpha=0.6 if name == CACHE else 1.0,
-                      label=f"{name} (USD {tag})")
+        bars = ax.bar(
+            x + (i - (len(present) - 1) / 2) * width,
+            heights,
+            width,
+            color=OUTCOME_COLORS[name],
+            hatch="//" if name == CACHE else None,
+            alpha=0.6 if name == CACHE else 1.0,
+            label=f"{name} (USD {tag})",
+        )
         ax.bar_label(bars, labels=[f"n={c}" if c else "" for c in counts], fontsize=8, padding=2)
     ax.set_xticks(x, [value_label(v) for v in values])
     ax.set_xlabel(label(param))

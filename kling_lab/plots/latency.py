@@ -7,11 +7,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from kling_lab.plots._common import check_runs, label, legend_outside, matches, new_figure, ordered_values, require_rows, value_label
+from kling_lab.plots._common import (
+    check_runs,
+    label,
+    legend_outside,
+    matches,
+    new_figure,
+    ordered_values,
+    require_rows,
+    value_label,
+)
 
-PHASES = {"queue_s": ("waiting in fal's queue", "tab:gray"),
-          "inference_s": ("inference", "tab:purple"),
-          "download_s": ("downloading the video", "tab:cyan")}
+PHASES = {
+    "queue_s": ("waiting in fal's queue", "tab:gray"),
+    "inference_s": ("inference", "tab:purple"),
+    "download_s": ("downloading the video", "tab:cyan"),
+}
 
 
 def latency_split(df: pd.DataFrame, by: str | None = None) -> Figure:

@@ -14,21 +14,34 @@ from PIL import Image
 
 from kling_lab.errors import KlingLabError
 from kling_lab.media.frames import frame_strip
-from kling_lab.store.schema import PARAM_COLUMNS
-from kling_lab.store.run_store import RunStore
 from kling_lab.plots._common import check_runs, matches, new_figure, ordered_values, require_rows, value_label
+from kling_lab.store.run_store import RunStore
+from kling_lab.store.schema import PARAM_COLUMNS
 
-SHORT = {"negative_prompt": "neg", "cfg_scale": "cfg", "aspect_ratio": "aspect", "duration_s": "dur",
-         "repeat": "rep", "prompt": "prompt"}
+SHORT = {
+    "negative_prompt": "neg",
+    "cfg_scale": "cfg",
+    "aspect_ratio": "aspect",
+    "duration_s": "dur",
+    "repeat": "rep",
+    "prompt": "prompt",
+}
 log = logging.getLogger(__name__)
 
 GAP_PX = 6  # white rows between the strips stacked in one cell
 PX_PER_INCH = 110
 
 
-def contact_sheet(df: pd.DataFrame, rows: str = "cfg_scale", cols: str = "aspect_ratio", n: int = 4, *,
-                  max_runs: int = 4, strip_height: int = 90,
-                  store: RunStore | str | os.PathLike[str] | None = None) -> Figure:
+def contact_sheet(
+    df: pd.DataFrame,
+    rows: str = "cfg_scale",
+    cols: str = "aspect_ratio",
+    n: int = 4,
+    *,
+    max_runs: int = 4,
+    strip_height: int = 90,
+    store: RunStore | str | os.PathLike[str] | None = None,
+) -> Figure:
     """A grid with one panel per (``rows`` value, ``cols`` value): the frame strips (``n`` frames at equal
     steps of the clip, :func:`kling_lab.frames.frame_strip`) of up to ``max_runs`` ok clips there, stacked
     and labelled by whatever else varies (negative prompt, repeat…). Each distinct video is shown once;
@@ -44,15 +57,23 @@ def contact_sheet(df: pd.DataFrame, rows: str = "cfg_scale", cols: str = "aspect
     store = RunStore.coerce(store)
     varying = [c for c in PARAM_COLUMNS if c not in (rows, cols) and ok[c].nunique(dropna=False) > 1]
     row_values, col_values = ordered_values(ok[rows]), ordered_values(ok[cols])
-    cells = {(r, c): _cell(ok[matches(ok[rows], rv) & matches(ok[cols], cv)], varying, n, max_runs, strip_height,
-                           store)
-             for r, rv in enumerate(row_values) for c, cv in enumerate(col_values)}
-    widths = [max((cells[r, c].canvas.shape[1] for r in range(len(row_values)) if cells[r, c]), default=1)
-              for c in range(len(col_values))]
-    heights = [max((cells[r, c].canvas.shape[0] for c in range(len(col_values)) if cells[r, c]),
-                   default=strip_height) for r in range(len(row_values))]
-    fig = new_figure(min(18.0, sum(widths) / PX_PER_INCH + 1.6 * len(widths)),
-                     min(24.0, sum(heights) / PX_PER_INCH + 0.9 * len(heights) + 0.5))
+    cells = {
+        (r, c): _cell(ok[matches(ok[rows], rv) & matches(ok[cols], cv)], varying, n, max_runs, strip_height, store)
+        for r, rv in enumerate(row_values)
+        for c, cv in enumerate(col_values)
+    }
+    widths = [
+        max((cells[r, c].canvas.shape[1] for r in range(len(row_values)) if cells[r, c]), default=1)
+        for c in range(len(col_values))
+    ]
+    heights = [
+        max((cells[r, c].canvas.shape[0] for c in range(len(col_values)) if cells[r, c]), default=strip_height)
+        for r in range(len(row_values))
+    ]
+    fig = new_figure(
+        min(18.0, sum(widths) / PX_PER_INCH + 1.6 * len(widths)),
+        min(24.0, sum(heights) / PX_PER_INCH + 0.9 * len(heights) + 0.5),
+    )
     grid = fig.add_gridspec(len(row_values), len(col_values), width_ratios=widths, height_ratios=heights)
     for (r, c), cell in cells.items():
         ax = fig.add_subplot(grid[r, c])
@@ -78,8 +99,7 @@ class _Cell(NamedTuple):
     widths: set[int]  # the strips' widths in px (one value when all share an aspect ratio)
 
 
-def _cell(runs: pd.DataFrame, varying: list[str], n: int, max_runs: int, height: int,
-          store: RunStore) -> _Cell | None:
+def _cell(runs: pd.DataFrame, varying: list[str], n: int, max_runs: int, height: int, store: RunStore) -> _Cell | None:
     """The stacked strips of up to ``max_runs`` runs and what labels them; None if no clip can be shown."""
     runs = runs.sort_values(varying or ["video_path"], kind="stable")
     strips, kept = [], []
@@ -96,9 +116,11 @@ def _cell(runs: pd.DataFrame, varying: list[str], n: int, max_runs: int, height:
     width = max(s.shape[1] for s in strips)
     canvas = np.full((len(strips) * (height + GAP_PX) - GAP_PX, width, 3), 255, dtype=np.uint8)
     for i, strip in enumerate(strips):
-        canvas[i * (height + GAP_PX): i * (height + GAP_PX) + height, : strip.shape[1]] = strip
-    labels = [" · ".join(f"{SHORT.get(c, c)} {value_label(row[c], 18)}" for c in varying) or f"run {i + 1}"
-              for i, (_, row) in enumerate(runs.iterrows())]
+        canvas[i * (height + GAP_PX) : i * (height + GAP_PX) + height, : strip.shape[1]] = strip
+    labels = [
+        " · ".join(f"{SHORT.get(c, c)} {value_label(row[c], 18)}" for c in varying) or f"run {i + 1}"
+        for i, (_, row) in enumerate(runs.iterrows())
+    ]
     durations = runs["duration_s"].astype(float)
     if "video_duration_s" in runs.columns:  # the probed length, when known
         durations = runs["video_duration_s"].fillna(durations)

@@ -8,8 +8,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from kling_lab.plots._common import (OUTCOME_COLORS, OUTCOMES, check_runs, label, legend_outside, matches, new_figure, ordered_values,
-                      outcomes, value_label)
+from kling_lab.plots._common import (
+    OUTCOME_COLORS,
+    OUTCOMES,
+    check_runs,
+    label,
+    legend_outside,
+    matches,
+    new_figure,
+    ordered_values,
+    outcomes,
+    value_label,
+)
 
 
 def status_summary(df: pd.DataFrame, by: str = "experiment") -> Figure:

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 
 from kling_lab.stats.winrates import NO_VOTES
+from kling_lab.util.text import truncate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def plot_win_rates(table: pd.DataFrame) -> "Figure":
+def plot_win_rates(table: pd.DataFrame) -> Figure:
     """Win rate and Bradley–Terry strength per arm with their 95 % bootstrap intervals."""
     from matplotlib.figure import Figure  # matplotlib loads only when a plot is asked for
 
@@ -24,14 +25,17 @@ def plot_win_rates(table: pd.DataFrame) -> "Figure":
         ax.text(0.5, 0.5, table.attrs.get("message", NO_VOTES), ha="center", va="center", wrap=True)
         ax.set_axis_off()
         return fig
-    axes = fig.subplots(len(groups), 2, squeeze=False,
-                        gridspec_kw={"height_ratios": [max(1, len(g)) for _, g in groups]})
+    axes = fig.subplots(
+        len(groups), 2, squeeze=False, gridspec_kw={"height_ratios": [max(1, len(g)) for _, g in groups]}
+    )
     for (by, group), (ax_rate, ax_bt) in zip(groups, axes):
         group = group.iloc[::-1]  # strongest on top
-        names = [a if len(a) <= 30 else a[:29] + "…" for a in group["arm"].astype(str)]
+        names = [truncate(a, 30) for a in group["arm"].astype(str)]
         y = np.arange(len(group))
-        for ax, col, title, ref in ((ax_rate, "win_rate", "win rate (ties = ½)", 0.5),
-                                    (ax_bt, "strength", "Bradley–Terry strength (sum 1)", 1 / len(group))):
+        for ax, col, title, ref in (
+            (ax_rate, "win_rate", "win rate (ties = ½)", 0.5),
+            (ax_bt, "strength", "Bradley–Terry strength (sum 1)", 1 / len(group)),
+        ):
             mid = group[col].to_numpy(float)
             err = np.vstack([mid - group[f"{col}_low"].to_numpy(float), group[f"{col}_high"].to_numpy(float) - mid])
             ax.errorbar(mid, y, xerr=np.clip(err, 0, None), fmt="o", capsize=4)

@@ -2,6 +2,6 @@
 journal and retries. ``api`` holds the functions a notebook calls."""
 
 from kling_lab.runner.api import resume, resume_async, run, run_async
-from kling_lab.runner.orchestrator import RunOptions, RunResult, Runner
+from kling_lab.runner.orchestrator import Runner, RunOptions, RunResult
 
-__all__ = ["run", "run_async", "resume", "resume_async", "Runner", "RunOptions", "RunResult"]
+__all__ = ["RunOptions", "RunResult", "Runner", "resume", "resume_async", "run", "run_async"]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from kling_lab.backends import Backend, get_backend
 from kling_lab.errors import BackendConfigError
 from kling_lab.runner.notebook_env import with_notebook_defaults
-from kling_lab.runner.orchestrator import RunOptions, RunResult, Runner
+from kling_lab.runner.orchestrator import Runner, RunOptions, RunResult
 from kling_lab.store.run_store import RunStore
 from kling_lab.sweep import Sweep
 from kling_lab.util.loop_thread import run_sync
@@ -49,8 +50,13 @@ def default_media_hook(path: str) -> dict[str, Any]:
     return columns
 
 
-def make_runner(backend: str | Backend | None = "emulator", store: RunStore | str | os.PathLike[str] | None = None,
-                *, backend_options: Mapping[str, Any] | None = None, **options: Any) -> Runner:
+def make_runner(
+    backend: str | Backend | None = "emulator",
+    store: RunStore | str | os.PathLike[str] | None = None,
+    *,
+    backend_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Runner:
     """A Runner with the backend resolved by name and the cap rules applied.
 
     The real ``fal`` backend always runs under a cap: ``max_cost_usd`` defaults to $25.
@@ -80,17 +86,27 @@ async def execute(runner: Runner, sweep: Sweep | None = None) -> RunResult:
         await runner.backend.aclose()
 
 
-async def run_async(sweep: SweepLike, *, backend: str | Backend | None = "emulator",
-                    store: RunStore | str | os.PathLike[str] | None = None,
-                    backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+async def run_async(
+    sweep: SweepLike,
+    *,
+    backend: str | Backend | None = "emulator",
+    store: RunStore | str | os.PathLike[str] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> RunResult:
     """Run a sweep and log every request; see :func:`run` for the options."""
     sweep = as_sweep(sweep)  # bad input fails here, before any backend starts
     return await execute(make_runner(backend, store, backend_options=backend_options, **options), sweep)
 
 
-def run(sweep: SweepLike, *, backend: str | Backend | None = "emulator",
-        store: RunStore | str | os.PathLike[str] | None = None,
-        backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+def run(
+    sweep: SweepLike,
+    *,
+    backend: str | Backend | None = "emulator",
+    store: RunStore | str | os.PathLike[str] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> RunResult:
     """Run a sweep (a Sweep, a YAML path or a list of request dicts) and return its result.
 
     ``backend``: ``"emulator"`` (default, free, placeholder videos) or ``"fal"`` (real,
@@ -98,21 +114,29 @@ def run(sweep: SweepLike, *, backend: str | Backend | None = "emulator",
     (default 4), ``max_cost_usd``, ``force`` (ignore the cache), ``request_timeout_s``,
     ``tags`` (dict stored as ``params_json``), ``notebook``, ``progress``.
     """
-    return run_sync(lambda: run_async(sweep, backend=backend, store=store,
-                                      backend_options=backend_options, **options))
+    return run_sync(lambda: run_async(sweep, backend=backend, store=store, backend_options=backend_options, **options))
 
 
-async def resume_async(*, backend: str | Backend | None = "emulator",
-                       store: RunStore | str | os.PathLike[str] | None = None,
-                       backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+async def resume_async(
+    *,
+    backend: str | Backend | None = "emulator",
+    store: RunStore | str | os.PathLike[str] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> RunResult:
     """Collect every journaled request of ``backend`` that has no row yet (never re-submits)."""
     return await execute(make_runner(backend, store, backend_options=backend_options, **options))
 
 
-def resume(*, backend: str | Backend | None = "emulator", store: RunStore | str | os.PathLike[str] | None = None,
-           backend_options: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+def resume(
+    *,
+    backend: str | Backend | None = "emulator",
+    store: RunStore | str | os.PathLike[str] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> RunResult:
     """Sync form of :func:`resume_async`."""
     return run_sync(lambda: resume_async(backend=backend, store=store, backend_options=backend_options, **options))
 
 
-__all__ = ["run", "run_async", "resume", "resume_async", "as_sweep", "make_runner", "execute", "BackendConfigError"]
+__all__ = ["BackendConfigError", "as_sweep", "execute", "make_runner", "resume", "resume_async", "run", "run_async"]

@@ -16,15 +16,7 @@ import os
 import socket
 from pathlib import Path
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+from kling_lab.util.processes import pid_alive
 
 
 class Claims:
@@ -46,7 +38,7 @@ class Claims:
         if info.get("host") != socket.gethostname():
             return None
         pid = int(info.get("pid", 0))
-        return pid if pid and _alive(pid) else None
+        return pid if pid and pid_alive(pid) else None
 
     def try_acquire(self, key: str) -> bool:
         """Claim ``key``; False if another live process, or another job of this one, holds it."""

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from kling_lab.store.files import fsync_dir
+from kling_lab.util.processes import pid_alive
 
 
 @dataclass
@@ -41,19 +43,11 @@ class PendingRequest:
     @property
     def owner_alive(self) -> bool:
         """Is the process that submitted it still running (another runner may be collecting it)?"""
-        if not self.owner_pid or self.owner_pid == os.getpid():
-            return False
-        try:
-            os.kill(self.owner_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return self.owner_pid != os.getpid() and pid_alive(self.owner_pid)
 
     @property
     def age_s(self) -> float:
-        return (datetime.now(timezone.utc) - self.submitted_at).total_seconds()
+        return (datetime.now(UTC) - self.submitted_at).total_seconds()
 
 
 def _pid_of(path: Path) -> int | None:
@@ -74,7 +68,7 @@ class Journal:
     def path(self) -> Path:
         if self._path is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             self._path = self.directory / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
         return self._path
 
@@ -86,11 +80,29 @@ class Journal:
         os.write(self._fd, line.encode("utf-8"))
         os.fsync(self._fd)
 
-    def submitted(self, *, request_id: str, fingerprint: str, backend: str, endpoint: str,
-                  input: dict[str, Any], submitted_at: datetime, sweep: dict[str, Any]) -> None:
-        self._append({"event": "submitted", "request_id": request_id, "fingerprint": fingerprint,
-                      "backend": backend, "endpoint": endpoint, "input": input,
-                      "submitted_at": submitted_at.isoformat(), "sweep": sweep})
+    def submitted(
+        self,
+        *,
+        request_id: str,
+        fingerprint: str,
+        backend: str,
+        endpoint: str,
+        input: dict[str, Any],
+        submitted_at: datetime,
+        sweep: dict[str, Any],
+    ) -> None:
+        self._append(
+            {
+                "event": "submitted",
+                "request_id": request_id,
+                "fingerprint": fingerprint,
+                "backend": backend,
+                "endpoint": endpoint,
+                "input": input,
+                "submitted_at": submitted_at.isoformat(),
+                "sweep": sweep,
+            }
+        )
 
     def downloaded(self, *, request_id: str, **facts: Any) -> None:
         """The video is in the store; ``facts`` are row columns (timestamps as ISO strings)."""
@@ -131,13 +143,21 @@ class Journal:
                 kind = ev.get("event")
                 if kind == "submitted":
                     submitted[rid] = PendingRequest(
-                        request_id=rid, fingerprint=ev["fingerprint"], backend=ev["backend"],
-                        endpoint=ev["endpoint"], input=ev["input"],
-                        submitted_at=datetime.fromisoformat(ev["submitted_at"]), sweep=ev.get("sweep", {}),
-                        owner_pid=_pid_of(path))
+                        request_id=rid,
+                        fingerprint=ev["fingerprint"],
+                        backend=ev["backend"],
+                        endpoint=ev["endpoint"],
+                        input=ev["input"],
+                        submitted_at=datetime.fromisoformat(ev["submitted_at"]),
+                        sweep=ev.get("sweep", {}),
+                        owner_pid=_pid_of(path),
+                    )
                 elif kind == "downloaded":
-                    downloaded[rid] = {k: (datetime.fromisoformat(v) if k.endswith("_at") and v else v)
-                                       for k, v in ev.items() if k not in ("event", "request_id")}
+                    downloaded[rid] = {
+                        k: (datetime.fromisoformat(v) if k.endswith("_at") and v else v)
+                        for k, v in ev.items()
+                        if k not in ("event", "request_id")
+                    }
                 elif kind == "done":
                     done.add(rid)
         result = {}

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 NOTEBOOK_ENV = "KLING_LAB_NOTEBOOK"
 PARAMS_ENV = "KLING_LAB_PARAMS"
 
 
-def kernel_env(notebook: str | os.PathLike[str], params: Mapping[str, Any],
-               store: str | None = None) -> dict[str, str]:
+def kernel_env(notebook: str | os.PathLike[str], params: Mapping[str, Any], store: str | None = None) -> dict[str, str]:
     """The variables ``run_grid`` adds to the environment of the kernel that executes ``notebook``."""
     from kling_lab.store.run_store import STORE_ENV
 

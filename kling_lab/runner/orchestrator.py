@@ -19,23 +19,25 @@ import json
 import logging
 import os
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
 from kling_lab.backends.base import Backend, Completed, InProgress, Queued
-from kling_lab.runner.budget import Budget
-from kling_lab.runner.claims import Claims
 from kling_lab.errors import BackendError, DownloadError
-from kling_lab.runner.journal import Journal, PendingRequest
 from kling_lab.media.download import MAX_VIDEO_BYTES, download
 from kling_lab.request import KlingRequest
+from kling_lab.runner.budget import Budget
+from kling_lab.runner.claims import Claims
+from kling_lab.runner.journal import Journal, PendingRequest
 from kling_lab.runner.retry import Backoff
-from kling_lab.runner.rows import base_row, cache_hit_row, tags_json, utcnow
+from kling_lab.runner.rows import base_row, cache_hit_row, tags_json
 from kling_lab.store.run_store import RunStore
 from kling_lab.sweep import Sweep
+from kling_lab.util.clock import utcnow
 
 log = logging.getLogger("kling_lab.runner")
 
@@ -155,8 +157,12 @@ class _Job:
 class Runner:
     """Runs sweeps (or resumes journaled requests) on one backend into one store."""
 
-    def __init__(self, backend: Backend, store: RunStore | str | os.PathLike[str] | None = None,
-                 options: RunOptions | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        store: RunStore | str | os.PathLike[str] | None = None,
+        options: RunOptions | None = None,
+    ) -> None:
         self.backend = backend
         self.store = RunStore.coerce(store)
         self.options = options or RunOptions()
@@ -191,8 +197,13 @@ class Runner:
         sweep_id = sweep.sweep_id  # hashes every item's fingerprint: once per run, not once per item
         jobs, hits = [], []
         for item in sweep.items:
-            meta = {"sweep_id": sweep_id, "experiment": sweep.name, "sweep_index": item.index,
-                    "notebook": self.options.notebook, "params_json": params_json}
+            meta = {
+                "sweep_id": sweep_id,
+                "experiment": sweep.name,
+                "sweep_index": item.index,
+                "notebook": self.options.notebook,
+                "params_json": params_json,
+            }
             job = self._job(item.request, item.fingerprint, item.repeat, meta)
             journaled = pending.pop((self.backend.name, self.backend.endpoint, item.fingerprint), [])
             if journaled:
@@ -215,8 +226,7 @@ class Runner:
         jobs = []
         for p in self._open_pending():
             if p.owner_alive:
-                log.warning("request %s is being collected by running process %s; skipped", p.request_id,
-                            p.owner_pid)
+                log.warning("request %s is being collected by running process %s; skipped", p.request_id, p.owner_pid)
                 continue
             request = KlingRequest.parse(p.input)
             job = self._job(request, p.fingerprint, int(p.sweep.get("repeat", 0)), dict(p.sweep))
@@ -226,8 +236,14 @@ class Runner:
 
     # -- orchestration ---------------------------------------------------------------------
     def _job(self, request: KlingRequest, fingerprint: str, repeat: int, meta: dict[str, Any]) -> _Job:
-        row = base_row(request=request, fingerprint=fingerprint, repeat=repeat, sweep_meta=meta,
-                       backend=self.backend.name, endpoint=self.backend.endpoint)
+        row = base_row(
+            request=request,
+            fingerprint=fingerprint,
+            repeat=repeat,
+            sweep_meta=meta,
+            backend=self.backend.name,
+            endpoint=self.backend.endpoint,
+        )
         return _Job(request, fingerprint, repeat, meta, row=row)
 
     def _open_pending(self) -> list[PendingRequest]:
@@ -235,12 +251,18 @@ class Runner:
 
         A request whose row reached the log just before a crash (but not its ``done``
         event) is marked done here instead of being collected twice."""
-        mine = [p for p in self.journal.pending().values()
-                if p.backend == self.backend.name and p.endpoint == self.backend.endpoint]
+        mine = [
+            p
+            for p in self.journal.pending().values()
+            if p.backend == self.backend.name and p.endpoint == self.backend.endpoint
+        ]
         if not mine:
             return []
-        logged = {r["request_id"] for r in self.store.rows_where("request_id", [p.request_id for p in mine])
-                  if not r.get("cache_hit")}
+        logged = {
+            r["request_id"]
+            for r in self.store.rows_where("request_id", [p.request_id for p in mine])
+            if not r.get("cache_hit")
+        }
         still = []
         for p in mine:
             if p.request_id in logged:
@@ -252,19 +274,22 @@ class Runner:
     def _cached_ok(self, fingerprints: set[str]) -> dict[str, dict[str, Any]]:
         """fingerprint → the latest ok row of this backend whose video is still in the store."""
         found: dict[str, dict[str, Any]] = {}
-        candidates = [r for r in self.store.rows_where("fingerprint", fingerprints)
-                      if r["status"] == "ok" and r["backend"] == self.backend.name
-                      and r["endpoint"] == self.backend.endpoint]
+        candidates = [
+            r
+            for r in self.store.rows_where("fingerprint", fingerprints)
+            if r["status"] == "ok" and r["backend"] == self.backend.name and r["endpoint"] == self.backend.endpoint
+        ]
         # Remote: one listing instead of a request per video; local: a stat per candidate.
         remote_videos = self.store.video_keys() if candidates and self.store.is_remote else None
-        for row in sorted(candidates, key=lambda r: r["logged_at"] or datetime.min.replace(tzinfo=timezone.utc)):
+        for row in sorted(candidates, key=lambda r: r["logged_at"] or datetime.min.replace(tzinfo=UTC)):
             rel = row.get("video_path")
             if (rel in remote_videos) if remote_videos is not None else self.store.has_video(rel):
                 found[row["fingerprint"]] = row  # the newest ok row wins
         return found
 
-    async def _execute(self, jobs: list[_Job], hits: list[dict[str, Any]], sweep_id: str | None,
-                       total: int) -> RunResult:
+    async def _execute(
+        self, jobs: list[_Job], hits: list[dict[str, Any]], sweep_id: str | None, total: int
+    ) -> RunResult:
         self._open_progress(total, sweep_id)
         old = [j.reattach for j in jobs if j.reattach and j.reattach.age_s > RESULT_TTL_S]
         if old:
@@ -290,8 +315,9 @@ class Runner:
             await self._close_http()
             self.journal.close()
             self._tidy()
-            result = RunResult(sweep_id, self._rows, self.store, self._submitted, self._pending_left, interrupted,
-                               self.backend.name)
+            result = RunResult(
+                sweep_id, self._rows, self.store, self._submitted, self._pending_left, interrupted, self.backend.name
+            )
             self.last_result = result
             log.info("%s", result.summary())
         return result
@@ -364,9 +390,16 @@ class Runner:
         await self._slots.acquire()
         try:
             if not await self.budget.reserve(price):
-                await self._finish({**job.row, "status": "skipped_budget", "error_type": "budget",
-                                    "error": f"max cost ${self.options.max_cost_usd:.2f} would be exceeded",
-                                    "logged_at": utcnow()}, None)
+                await self._finish(
+                    {
+                        **job.row,
+                        "status": "skipped_budget",
+                        "error_type": "budget",
+                        "error": f"max cost ${self.options.max_cost_usd:.2f} would be exceeded",
+                        "logged_at": utcnow(),
+                    },
+                    None,
+                )
                 return
             job.reserved = price
             submitted = await self._submit(job)
@@ -397,14 +430,23 @@ class Runner:
     async def _submit(self, job: _Job) -> bool:
         """Submit with retries of transient errors; journal the request id before anything else."""
         request_id = await self._with_retries(
-            job, lambda: self.backend.submit(job.request, fingerprint=job.fingerprint), "submit_error",
-            count_attempts=True)
+            job,
+            lambda: self.backend.submit(job.request, fingerprint=job.fingerprint),
+            "submit_error",
+            count_attempts=True,
+        )
         if request_id is None:
             return False
         submitted_at = utcnow()
-        self.journal.submitted(request_id=request_id, fingerprint=job.fingerprint, backend=self.backend.name,
-                               endpoint=self.backend.endpoint, input=job.request.arguments(),
-                               submitted_at=submitted_at, sweep={**job.meta, "repeat": job.repeat})
+        self.journal.submitted(
+            request_id=request_id,
+            fingerprint=job.fingerprint,
+            backend=self.backend.name,
+            endpoint=self.backend.endpoint,
+            input=job.request.arguments(),
+            submitted_at=submitted_at,
+            sweep={**job.meta, "repeat": job.repeat},
+        )
         job.request_id = request_id
         self._submitted += 1
         job.row.update(request_id=request_id, submitted_at=submitted_at)
@@ -422,8 +464,9 @@ class Runner:
                 if await self._cancel_quietly(job.request_id) == "completed":
                     deadline = None  # it finished just now and is billed: collect it after all
                     continue
-                await self._fail(job, "timeout", f"no result after {self.options.request_timeout_s:g} s; "
-                                 "cancelled at fal")
+                await self._fail(
+                    job, "timeout", f"no result after {self.options.request_timeout_s:g} s; cancelled at fal"
+                )
                 return None
             try:
                 status = await self.backend.status(job.request_id)
@@ -483,13 +526,22 @@ class Runner:
         if fetched is None:
             return
         rel = self.store.ingest_video(fetched.path, fetched.sha256)
-        job.row.update(video_path=rel, video_sha256=fetched.sha256, video_bytes=fetched.bytes,
-                       download_s=fetched.seconds)
-        self.journal.downloaded(request_id=job.request_id, video_path=rel, video_sha256=fetched.sha256,
-                                video_bytes=fetched.bytes, video_url=url, download_s=fetched.seconds,
-                                started_at=job.row.get("started_at"), completed_at=job.row.get("completed_at"),
-                                queue_s=job.row.get("queue_s"), inference_s=job.row.get("inference_s"),
-                                total_s=job.row.get("total_s"))
+        job.row.update(
+            video_path=rel, video_sha256=fetched.sha256, video_bytes=fetched.bytes, download_s=fetched.seconds
+        )
+        self.journal.downloaded(
+            request_id=job.request_id,
+            video_path=rel,
+            video_sha256=fetched.sha256,
+            video_bytes=fetched.bytes,
+            video_url=url,
+            download_s=fetched.seconds,
+            started_at=job.row.get("started_at"),
+            completed_at=job.row.get("completed_at"),
+            queue_s=job.row.get("queue_s"),
+            inference_s=job.row.get("inference_s"),
+            total_s=job.row.get("total_s"),
+        )
         await self._succeed(job, media_path=self.store.video_file(rel))
 
     async def _download(self, job: _Job, url: str):
@@ -504,13 +556,18 @@ class Runner:
                     await asyncio.sleep(self.options.backoff.delay(attempt, None, self._rng))
                     continue
                 # fal generated (and billed) the clip; only our copy failed.
-                await self._fail(job, "bad_video" if exc.error_type in ("truncated", "bad_video") else exc.error_type,
-                                 str(exc), charged=True)
+                await self._fail(
+                    job,
+                    "bad_video" if exc.error_type in ("truncated", "bad_video") else exc.error_type,
+                    str(exc),
+                    charged=True,
+                )
                 return None
         return None
 
-    async def _with_retries(self, job: _Job, call: Callable[[], Any], default_error_type: str, *,
-                            count_attempts: bool = False) -> Any:
+    async def _with_retries(
+        self, job: _Job, call: Callable[[], Any], default_error_type: str, *, count_attempts: bool = False
+    ) -> Any:
         """``await call()``, retrying transient BackendErrors with backoff; on a permanent error (or
         when retries run out) log the job ``failed`` and return None. ``count_attempts`` records
         the number of tries in the row's ``attempts`` column."""
@@ -537,11 +594,18 @@ class Runner:
         cost = job.request.cost_usd()
         await self._finish({**job.row, "status": "ok", "cost_usd": cost, "logged_at": utcnow()}, job, charged=cost)
 
-    async def _fail(self, job: _Job, error_type: str, message: str, *, status: str = "failed",
-                    charged: bool = False) -> None:
+    async def _fail(
+        self, job: _Job, error_type: str, message: str, *, status: str = "failed", charged: bool = False
+    ) -> None:
         cost = job.request.cost_usd() if charged else 0.0
-        row = {**job.row, "status": status, "error_type": error_type, "error": message[:2000],
-               "cost_usd": cost, "logged_at": utcnow()}
+        row = {
+            **job.row,
+            "status": status,
+            "error_type": error_type,
+            "error": message[:2000],
+            "cost_usd": cost,
+            "logged_at": utcnow(),
+        }
         await self._finish(row, job, charged=cost)
 
     async def _finish(self, row: dict[str, Any], job: _Job | None, charged: float = 0.0) -> None:
@@ -592,17 +656,23 @@ class Runner:
         try:
             answer = await asyncio.wait_for(self.backend.cancel(job.request_id), timeout=15)
         except Exception as exc:  # noqa: BLE001
-            await self._fail(job, "interrupted", f"interrupted; the cancel call failed ({exc}): fal may "
-                             "still run and bill it", status="cancelled")
+            await self._fail(
+                job,
+                "interrupted",
+                f"interrupted; the cancel call failed ({exc}): fal may still run and bill it",
+                status="cancelled",
+            )
             return
         outcome = answer if answer != "requested" else await self._confirm_cancel(job.request_id)
         if outcome == "completed":
             self._pending_left += 1
             return
-        note = {"cancelled": "interrupted by the user; cancelled at fal",
-                "requested": "interrupted by the user; cancellation requested at fal (a runner already "
-                             "working may still finish it)",
-                "unknown": "interrupted by the user; fal no longer knows this request"}[outcome]
+        note = {
+            "cancelled": "interrupted by the user; cancelled at fal",
+            "requested": "interrupted by the user; cancellation requested at fal (a runner already "
+            "working may still finish it)",
+            "unknown": "interrupted by the user; fal no longer knows this request",
+        }[outcome]
         await self._fail(job, "interrupted", note, status="cancelled")
 
     async def _confirm_cancel(self, request_id: str, timeout_s: float = 3.0) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from kling_lab._version import __version__
 from kling_lab.request import KlingRequest
 from kling_lab.store.schema import PROBE_COLUMNS, QC_COLUMNS
+from kling_lab.util.clock import utcnow
 
 
 def current_user() -> str:
@@ -23,16 +24,13 @@ def current_user() -> str:
         return "unknown"
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
-def base_row(*, request: KlingRequest, fingerprint: str, repeat: int, sweep_meta: Mapping[str, Any],
-             backend: str, endpoint: str) -> dict[str, Any]:
+def base_row(
+    *, request: KlingRequest, fingerprint: str, repeat: int, sweep_meta: Mapping[str, Any], backend: str, endpoint: str
+) -> dict[str, Any]:
     """The columns every row of a request has, whatever its outcome."""
     return {
         "run_id": new_run_id(),
@@ -59,10 +57,19 @@ def base_row(*, request: KlingRequest, fingerprint: str, repeat: int, sweep_meta
 
 def cache_hit_row(row: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
     """A row reusing ``source``'s video: status ok, cost 0, pointer to the original run."""
-    copied = {k: source.get(k) for k in
-              ("request_id", "video_url", "video_path", "video_sha256", "video_bytes", *PROBE_COLUMNS, *QC_COLUMNS)}
-    return {**row, **copied, "status": "ok", "cache_hit": True, "cost_usd": 0.0,
-            "source_run_id": source.get("source_run_id") or source.get("run_id"), "logged_at": utcnow()}
+    copied = {
+        k: source.get(k)
+        for k in ("request_id", "video_url", "video_path", "video_sha256", "video_bytes", *PROBE_COLUMNS, *QC_COLUMNS)
+    }
+    return {
+        **row,
+        **copied,
+        "status": "ok",
+        "cache_hit": True,
+        "cost_usd": 0.0,
+        "source_run_id": source.get("source_run_id") or source.get("run_id"),
+        "logged_at": utcnow(),
+    }
 
 
 def tags_json(*tag_maps: Mapping[str, Any] | None) -> str | None:

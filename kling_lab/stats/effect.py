@@ -17,8 +17,9 @@ Only ``ok`` runs count, and each clip once (a cache hit is its source's clip aga
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from numpy.typing import NDArray
 
 from kling_lab.errors import InvalidInput
 from kling_lab.stats.permutation import DistanceSS, Labels, ScalarSS, SumOfSquares, permutation_test
+from kling_lab.util.text import truncate
 
 SETTING_COLUMNS = ("prompt", "negative_prompt", "cfg_scale", "aspect_ratio", "duration_s")
 DistanceMetric = Callable[[list[str]], NDArray[np.float64]]
@@ -76,29 +78,40 @@ class Effect:
         how = f"exact, all {self.n_permutations} arrangements" if self.exact else f"{self.n_permutations} permutations"
         text = f"{self._observed()}; p = {self.p_value:.2g} ({how}) → {self._verdict()}"
         if self.min_p > self.alpha:
-            text += (f" (With {len(self._x)} runs in {len(self.levels)} settings p cannot go below {self.min_p:.2g}, "
-                     "whatever the videos: add repeats for a test that can conclude.)")
+            text += (
+                f" (With {len(self._x)} runs in {len(self.levels)} settings p cannot go below {self.min_p:.2g}, "
+                "whatever the videos: add repeats for a test that can conclude.)"
+            )
         return text
 
     def _observed(self) -> str:
         """What changed between settings and how much repeats differ, in the metric's units."""
         if self.kind == "distance":
             where = f", within each {', '.join(self.strata)}" if self.strata else ""
-            return (f"{self.param} changed the {self.metric}: runs at different settings are {_num(self.between)} "
-                    f"apart{where}, repeats {_num(self.within)} (mean distance)")
+            return (
+                f"{self.param} changed the {self.metric}: runs at different settings are {_num(self.between)} "
+                f"apart{where}, repeats {_num(self.within)} (mean distance)"
+            )
         first, last = self._extremes()
-        by = f"by {_num(self.change)}" if len(self.levels) == 2 else \
-            f"by up to {_num(self.change)} across {len(self.levels)} settings"
+        by = (
+            f"by {_num(self.change)}"
+            if len(self.levels) == 2
+            else f"by up to {_num(self.change)} across {len(self.levels)} settings"
+        )
         where = f"; compared within each {', '.join(self.strata)}" if self.strata else ""
-        return (f"{self.param} changed {self.metric} {by} ({_level(first)} → {_level(last)}{where}); "
-                f"repeats differ by {_num(self.within)} (SD)")
+        return (
+            f"{self.param} changed {self.metric} {by} ({_level(first)} → {_level(last)}{where}); "
+            f"repeats differ by {_num(self.within)} (SD)"
+        )
 
     def _verdict(self) -> str:
         if self.significant:
             return f"{self.param} matters more than run-to-run variation."
         what = self.metric if self.kind == "scalar" else f"the {self.metric}"
-        return (f"no evidence that {self.param} changes {what} more than repeats do: the differences between "
-                "settings are within run-to-run variation.")
+        return (
+            f"no evidence that {self.param} changes {what} more than repeats do: the differences between "
+            "settings are within run-to-run variation."
+        )
 
     def _extremes(self) -> tuple[Any, Any]:
         assert self.means is not None
@@ -117,10 +130,14 @@ class Effect:
         for name in dict.fromkeys(self._stratum):
             mine = stratum == name
             ax.scatter(self._x[mine] + jitter[mine], self._y[mine], s=22, alpha=0.8, label=name or "runs")
-        means = [self._y[self._x == i].mean() for i in range(len(self.levels))] if self.means is None \
+        means = (
+            [self._y[self._x == i].mean() for i in range(len(self.levels))]
+            if self.means is None
             else [self.means[level] for level in self.levels]
-        ax.hlines(means, np.arange(len(means)) - 0.3, np.arange(len(means)) + 0.3, colors="black", lw=2,
-                  label="setting mean")
+        )
+        ax.hlines(
+            means, np.arange(len(means)) - 0.3, np.arange(len(means)) + 0.3, colors="black", lw=2, label="setting mean"
+        )
         ax.set_xticks(range(len(self.levels)), [_level(level, 18) for level in self.levels])
         ax.set_xlabel(self.param)
         ax.set_ylabel(self.metric if self.kind == "scalar" else f"{self.metric} (1st principal coordinate)")
@@ -129,9 +146,17 @@ class Effect:
         return fig
 
 
-def effect(runs: pd.DataFrame, param: str = "cfg_scale", metric: str = "qc_motion", *,
-           within: str | Sequence[str] | None = None, n_permutations: int = 5000, seed: int = 0,
-           alpha: float = 0.05, store: Any = None) -> Effect:
+def effect(
+    runs: pd.DataFrame,
+    param: str = "cfg_scale",
+    metric: str = "qc_motion",
+    *,
+    within: str | Sequence[str] | None = None,
+    n_permutations: int = 5000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    store: Any = None,
+) -> Effect:
     """Test whether ``param`` changes ``metric`` more than repeats of one setting do.
 
     ``metric``: a numeric column (``qc_motion``, ...) or a name in :data:`DISTANCE_METRICS`
@@ -167,14 +192,30 @@ def effect(runs: pd.DataFrame, param: str = "cfg_scale", metric: str = "qc_motio
         between_spread, within_spread = _mean_distances(distances, labels)
         change = between_spread - within_spread
         size = change / within_spread if within_spread > 0 else math.inf
-    return Effect(param=param, metric=metric, kind=kind, levels=tuple(design.levels),
-                  n={lv: int((labels.level == i).sum()) for i, lv in enumerate(design.levels)}, means=means,
-                  change=change, between=between_spread, within=within_spread, effect_size=float(size),
-                  eta_squared=1 - test.ss_cells / test.ss_strata if test.ss_strata > 0 else 0.0,
-                  statistic=test.statistic, p_value=test.p_value, n_permutations=test.n_permutations,
-                  exact=test.exact, strata=design.strata, arrangements=labels.arrangements(), min_p=labels.min_p(),
-                  alpha=alpha, _x=labels.level, _y=np.asarray(values, dtype=np.float64),
-                  _stratum=tuple(design.stratum_names[labels.stratum]))
+    return Effect(
+        param=param,
+        metric=metric,
+        kind=kind,
+        levels=tuple(design.levels),
+        n={lv: int((labels.level == i).sum()) for i, lv in enumerate(design.levels)},
+        means=means,
+        change=change,
+        between=between_spread,
+        within=within_spread,
+        effect_size=float(size),
+        eta_squared=1 - test.ss_cells / test.ss_strata if test.ss_strata > 0 else 0.0,
+        statistic=test.statistic,
+        p_value=test.p_value,
+        n_permutations=test.n_permutations,
+        exact=test.exact,
+        strata=design.strata,
+        arrangements=labels.arrangements(),
+        min_p=labels.min_p(),
+        alpha=alpha,
+        _x=labels.level,
+        _y=np.asarray(values, dtype=np.float64),
+        _stratum=tuple(design.stratum_names[labels.stratum]),
+    )
 
 
 # -- rows and design -------------------------------------------------------------------------
@@ -183,9 +224,12 @@ def _observations(runs: pd.DataFrame, param: str, metric: str, kind: str) -> pd.
     needed = [param, "video_path" if kind == "distance" else metric]
     missing = [c for c in needed if c not in runs.columns]
     if missing:
-        hint = "" if kind == "distance" else \
-            f"; metrics here: {', '.join(c for c in runs.columns if str(c).startswith('qc_')) or 'none'}" \
+        hint = (
+            ""
+            if kind == "distance"
+            else f"; metrics here: {', '.join(c for c in runs.columns if str(c).startswith('qc_')) or 'none'}"
             f" (or one of {', '.join(DISTANCE_METRICS)})"
+        )
         raise InvalidInput(f"runs has no column {missing[0]!r}{hint}")
     df = runs
     if "status" in df.columns:
@@ -220,7 +264,7 @@ class _Design:
     strata: tuple[str, ...]
 
     @classmethod
-    def of(cls, df: pd.DataFrame, param: str, strata: list[str], identity: str) -> "_Design":
+    def of(cls, df: pd.DataFrame, param: str, strata: list[str], identity: str) -> _Design:
         key = "run_id" if "run_id" in df.columns else identity
         df = df.sort_values([param, *strata, key], kind="stable").reset_index(drop=True)
         level, levels = pd.factorize(df[param], sort=True)
@@ -231,9 +275,13 @@ class _Design:
             names = [", ".join(f"{c}={_level(v, 14)}" for c, v in zip(strata, k)) for k in keys]
         else:
             stratum, names = np.zeros(len(df), dtype=np.int64), [""]
-        design = cls(df, [_plain(v) for v in levels],
-                     Labels(level.astype(np.int64), stratum, len(levels), len(names)),
-                     np.array(names, dtype=object), tuple(strata))
+        design = cls(
+            df,
+            [_plain(v) for v in levels],
+            Labels(level.astype(np.int64), stratum, len(levels), len(names)),
+            np.array(names, dtype=object),
+            tuple(strata),
+        )
         design.check(param)
         return design
 
@@ -250,10 +298,13 @@ class _Design:
                     raise InvalidInput(
                         f"{param}={_level(self.levels[code])}{where} has 1 run: comparing settings with repeats "
                         "needs at least 2 runs of every setting, to see how much repeats alone differ (Kling has "
-                        "no seed). Run the sweep with repeats=2 or more, e.g. Sweep.grid(..., repeats=3).")
+                        "no seed). Run the sweep with repeats=2 or more, e.g. Sweep.grid(..., repeats=3)."
+                    )
         if not ((counts > 0).sum(axis=1) > 1).any():
-            raise InvalidInput(f"{param}: no combination of the other inputs has runs at two settings of {param}; "
-                               "pass within=[] to compare across them anyway")
+            raise InvalidInput(
+                f"{param}: no combination of the other inputs has runs at two settings of {param}; "
+                "pass within=[] to compare across them anyway"
+            )
 
 
 # -- summaries -------------------------------------------------------------------------------
@@ -269,8 +320,10 @@ def _mean_distances(distances: NDArray[np.float64], labels: Labels) -> tuple[flo
     upper = np.triu(np.ones_like(distances, dtype=bool), k=1)
     same_stratum = labels.stratum[:, None] == labels.stratum[None, :]
     same_level = labels.level[:, None] == labels.level[None, :]
-    return (float(distances[upper & same_stratum & ~same_level].mean()),
-            float(distances[upper & same_stratum & same_level].mean()))
+    return (
+        float(distances[upper & same_stratum & ~same_level].mean()),
+        float(distances[upper & same_stratum & same_level].mean()),
+    )
 
 
 def _principal_coordinate(distances: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -297,8 +350,7 @@ def _level(value: Any, width: int = 28) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, str):
-        text = value if len(value) <= width else value[: width - 1] + "…"
-        return repr(text)
+        return repr(truncate(value, width))
     return str(value)
 
 
@@ -306,4 +358,4 @@ def _num(value: float) -> str:
     return f"{value:.3g}"
 
 
-__all__ = ["DISTANCE_METRICS", "Effect", "SETTING_COLUMNS", "effect"]
+__all__ = ["DISTANCE_METRICS", "SETTING_COLUMNS", "Effect", "effect"]

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
@@ -80,8 +80,10 @@ class Labels:
 
     def all_labellings(self, block: int = 256) -> Iterator[Ids]:
         """Every distinct labelling once (the product of each stratum's orderings), in blocks of rows."""
-        per_stratum = [(np.flatnonzero(self.stratum == s), _distinct_orders(self.level[self.stratum == s]))
-                       for s in range(self.n_strata)]
+        per_stratum = [
+            (np.flatnonzero(self.stratum == s), _distinct_orders(self.level[self.stratum == s]))
+            for s in range(self.n_strata)
+        ]
         combos = itertools.product(*(orders for _, orders in per_stratum))
         while chunk := list(itertools.islice(combos, block)):
             out = np.empty((len(chunk), len(self.level)), dtype=np.int64)
@@ -170,9 +172,16 @@ def permutation_test(ss: SumOfSquares, labels: Labels, n_permutations: int = 500
     else:
         shuffles = labels.shuffles(n_permutations, np.random.default_rng(seed))
         p, used, exact = (1 + hits(shuffles)) / (1 + n_permutations), n_permutations, False
-    return PermutationResult(statistic=_pseudo_f(ss_strata, ss_cells, df_between, df_within),
-                      p_value=p if ss_strata > 0 else 1.0, n_permutations=used, exact=exact,
-                      ss_strata=ss_strata, ss_cells=ss_cells, df_between=df_between, df_within=df_within)
+    return PermutationResult(
+        statistic=_pseudo_f(ss_strata, ss_cells, df_between, df_within),
+        p_value=p if ss_strata > 0 else 1.0,
+        n_permutations=used,
+        exact=exact,
+        ss_strata=ss_strata,
+        ss_cells=ss_cells,
+        df_between=df_between,
+        df_within=df_within,
+    )
 
 
 def _pseudo_f(ss_strata: float, ss_cells: float, df_between: int, df_within: int) -> float:
@@ -181,4 +190,4 @@ def _pseudo_f(ss_strata: float, ss_cells: float, df_between: int, df_within: int
     return ((ss_strata - ss_cells) / df_between) / (ss_cells / df_within)
 
 
-__all__ = ["DistanceSS", "Labels", "ScalarSS", "SumOfSquares", "PermutationResult", "permutation_test"]
+__all__ = ["DistanceSS", "Labels", "PermutationResult", "ScalarSS", "SumOfSquares", "permutation_test"]

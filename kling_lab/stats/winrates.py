@@ -18,13 +18,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["by", "arm", "n", "wins", "losses", "ties", "both_bad", "win_rate", "win_rate_low", "win_rate_high",
-           "strength", "strength_low", "strength_high"]
+COLUMNS = [
+    "by",
+    "arm",
+    "n",
+    "wins",
+    "losses",
+    "ties",
+    "both_bad",
+    "win_rate",
+    "win_rate_low",
+    "win_rate_high",
+    "strength",
+    "strength_low",
+    "strength_high",
+]
 NO_VOTES = "No votes yet: cast some with ab(runs, by=...) and read them with load_votes(store)."
 
 
-def bradley_terry(wins: np.ndarray, counts: np.ndarray, *, prior: float = 0.5, tol: float = 1e-10,
-                  max_iter: int = 10_000) -> np.ndarray:
+def bradley_terry(
+    wins: np.ndarray, counts: np.ndarray, *, prior: float = 0.5, tol: float = 1e-10, max_iter: int = 10_000
+) -> np.ndarray:
     """Strengths (summing to 1) from ``wins[..., i, j]`` (score of i against j) and symmetric ``counts``.
 
     Leading axes are batches (e.g. bootstrap replicates), fitted all at once.
@@ -86,8 +100,23 @@ def _group(votes: pd.DataFrame, by: str, n_boot: int, rng: np.random.Generator, 
         won = ((left == i) & (score == 1)) | ((right == i) & (score == 0))
         lost = ((left == i) & (score == 0)) | ((right == i) & (score == 1))
         n_i, wins, losses = int(here.sum()), int(won.sum()), int(lost.sum())
-        rows.append([by, arm, n_i, wins, losses, n_i - wins - losses, int((here & both_bad).sum()),
-                     rate[0, i], r_lo[i], r_hi[i], strength[0, i], s_lo[i], s_hi[i]])
+        rows.append(
+            [
+                by,
+                arm,
+                n_i,
+                wins,
+                losses,
+                n_i - wins - losses,
+                int((here & both_bad).sum()),
+                rate[0, i],
+                r_lo[i],
+                r_hi[i],
+                strength[0, i],
+                s_lo[i],
+                s_hi[i],
+            ]
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -97,8 +126,11 @@ def win_rates(votes: pd.DataFrame, *, n_boot: int = 1000, seed: int | None = 0, 
     Ties and "both bad" count as half a win each (see the module docstring). Sorted by strength,
     strongest first. No votes: an empty table whose ``attrs["message"]`` says so.
     """
-    usable = votes[votes["left_arm"].notna() & votes["right_arm"].notna()
-                   & (votes["left_arm"] != votes["right_arm"])] if len(votes) else votes
+    usable = (
+        votes[votes["left_arm"].notna() & votes["right_arm"].notna() & (votes["left_arm"] != votes["right_arm"])]
+        if len(votes)
+        else votes
+    )
     if not len(usable):
         table = pd.DataFrame(columns=COLUMNS)
         table.attrs["message"] = NO_VOTES

@@ -3,4 +3,4 @@ file layer (local disk or fsspec), with its schema, SQL query, sync, compaction 
 
 from kling_lab.store.run_store import STORE_ENV, RunStore, load_runs, rows_frame
 
-__all__ = ["RunStore", "load_runs", "rows_frame", "STORE_ENV"]
+__all__ = ["STORE_ENV", "RunStore", "load_runs", "rows_frame"]

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
-from kling_lab.runner.rows import utcnow
-from kling_lab.store.schema import PROBE_COLUMNS, QC_COLUMNS
 from kling_lab.store.run_store import RunStore
+from kling_lab.store.schema import PROBE_COLUMNS, QC_COLUMNS
+from kling_lab.util.clock import utcnow
 
 __all__ = ["MEDIA_COLUMNS", "backfill"]
 
@@ -34,8 +34,14 @@ MediaHook = Callable[[str], dict[str, Any]]
 Row = dict[str, Any]
 
 
-def backfill(store: RunStore | str | os.PathLike[str] | None = None, *, force: bool = False,
-             progress: bool = True, workers: int | None = None, media_hook: MediaHook | None = None) -> int:
+def backfill(
+    store: RunStore | str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+    media_hook: MediaHook | None = None,
+) -> int:
     """Compute the probe + QC columns that are null on ``ok`` rows whose video is in the store.
 
     Only null columns are filled; ``force=True`` recomputes every ``ok`` row that has a video and
@@ -54,8 +60,7 @@ def backfill(store: RunStore | str | os.PathLike[str] | None = None, *, force: b
         return 0
     updated = 0
     batch: list[Row] = []
-    for video, columns in _measure(store, list(targets), media_hook, workers or min(2, os.cpu_count() or 1),
-                                   progress):
+    for video, columns in _measure(store, list(targets), media_hook, workers or min(2, os.cpu_count() or 1), progress):
         batch.extend(_revise(row, columns, force) for row in targets[video] if _fills(row, columns, force))
         if len(batch) >= BATCH_ROWS:
             updated += _append(store, batch)
@@ -64,8 +69,7 @@ def backfill(store: RunStore | str | os.PathLike[str] | None = None, *, force: b
 
 def _targets(store: RunStore, force: bool) -> dict[str, list[Row]]:
     """video_path → the (newest revisions of the) ok rows to analyse that use it."""
-    rows = [r for r in store.iter_rows()
-            if r.get("status") == "ok" and r.get("video_path") and (force or _missing(r))]
+    rows = [r for r in store.iter_rows() if r.get("status") == "ok" and r.get("video_path") and (force or _missing(r))]
     stored = store.video_keys() if rows else set()
     found: dict[str, list[Row]] = {}
     for row in rows:
@@ -104,8 +108,9 @@ def _append(store: RunStore, batch: list[Row]) -> int:
     return count
 
 
-def _measure(store: RunStore, videos: list[str], media_hook: MediaHook, workers: int,
-             progress: bool) -> Iterator[tuple[str, Row]]:
+def _measure(
+    store: RunStore, videos: list[str], media_hook: MediaHook, workers: int, progress: bool
+) -> Iterator[tuple[str, Row]]:
     """Yield ``(video_path, media columns)`` as each video is analysed; failures are logged and skipped."""
     from tqdm.auto import tqdm
 

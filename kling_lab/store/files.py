@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -30,7 +30,7 @@ def is_url(location: str | os.PathLike[str]) -> bool:
 
 
 def unique_name(prefix: str = "part", suffix: str = ".parquet") -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return f"{prefix}-{stamp}-{uuid.uuid4().hex[:10]}{suffix}"
 
 
@@ -136,8 +136,10 @@ class RemoteFiles:
             # No listing cache: other people and machines write to the same prefix.
             self.fs, base = fsspec.core.url_to_fs(url, use_listings_cache=False, skip_instance_cache=True)
         except (ImportError, ValueError) as exc:
-            raise InvalidInput(f"cannot open store {url}: {exc} (install the extra: pip install "
-                               f"'kling-lab[{_extra_for(parsed.scheme)}]')") from None
+            raise InvalidInput(
+                f"cannot open store {url}: {exc} (install the extra: pip install "
+                f"'kling-lab[{_extra_for(parsed.scheme)}]')"
+            ) from None
         self.base = base.rstrip("/")
         self.location = url.rstrip("/")
         self.protocol = parsed.scheme

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from kling_lab.errors import InvalidInput
-from kling_lab.store.schema import RUN_SCHEMA
 from kling_lab.store.run_store import RunStore
+from kling_lab.store.schema import RUN_SCHEMA
 
 RETRIES = 5
 
@@ -50,14 +50,17 @@ def connect(store: RunStore | str | os.PathLike[str] | None = None) -> Any:
     con.execute(
         "create view runs as select * exclude (_rank) from ("
         " select *, row_number() over (partition by run_id order by revised_at desc nulls last) as _rank"
-        " from runs_raw) where _rank = 1")
+        " from runs_raw) where _rank = 1"
+    )
     votes = arrow_dataset(store, "votes")
     if votes is not None:
         con.register("votes_raw", votes)
         key = "vote_id" if "vote_id" in votes.schema.names else None
         if key:
-            con.execute(f"create view votes as select * exclude (_rank) from (select *, row_number() over "
-                        f"(partition by {key}) as _rank from votes_raw) where _rank = 1")
+            con.execute(
+                f"create view votes as select * exclude (_rank) from (select *, row_number() over "
+                f"(partition by {key}) as _rank from votes_raw) where _rank = 1"
+            )
         else:
             con.execute("create view votes as select * from votes_raw")
     return con

@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
-from kling_lab.store.schema import RUN_SCHEMA, pandas_dtype_for
 from kling_lab.store.files import LocalFiles, RemoteFiles, open_files
+from kling_lab.store.schema import RUN_SCHEMA, pandas_dtype_for
 
 DEFAULT_STORE = "kling_runs"
 STORE_ENV = "KLING_LAB_STORE"
@@ -72,7 +73,7 @@ class RunStore:
         return f"RunStore({self.location!r})"
 
     @classmethod
-    def coerce(cls, store: "RunStore | str | os.PathLike[str] | None") -> "RunStore":
+    def coerce(cls, store: RunStore | str | os.PathLike[str] | None) -> RunStore:
         return store if isinstance(store, RunStore) else cls(store)
 
     # -- local directories -----------------------------------------------------------------
@@ -135,7 +136,7 @@ class RunStore:
         store's video is fetched into the local cache on first use."""
         text = str(video_path)
         if self.is_remote and text.startswith(self.location + "/"):
-            text = text[len(self.location) + 1:]
+            text = text[len(self.location) + 1 :]
         path = Path(text)
         if not path.is_absolute():
             path = self.root / text
@@ -288,7 +289,7 @@ def _conform(table: pa.Table, schema: pa.Schema = RUN_SCHEMA) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def rows_frame(rows: Sequence[Mapping[str, Any]], store: "RunStore | None" = None):
+def rows_frame(rows: Sequence[Mapping[str, Any]], store: RunStore | None = None):
     """Rows (dicts in the schema's columns) as a DataFrame typed exactly like ``load_runs``."""
     df = _frame(pa.Table.from_pylist([dict(r) for r in rows], schema=RUN_SCHEMA))
     if store is not None:

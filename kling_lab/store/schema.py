@@ -61,8 +61,11 @@ RUN_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("params_json", pa.string(), "extra user tags / notebook parameters as JSON"),
     ("kling_lab_version", pa.string(), "version of kling_lab that wrote the row"),
     ("user", pa.string(), "who ran it: $KLING_LAB_USER, else the login name"),
-    ("revised_at", TS, "set when a row is re-written with more facts (e.g. backfilled metrics); "
-                       "the newest revision of a run_id wins"),
+    (
+        "revised_at",
+        TS,
+        "set when a row is re-written with more facts (e.g. backfilled metrics); the newest revision of a run_id wins",
+    ),
 ]
 
 RUN_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in RUN_COLUMNS])

@@ -15,8 +15,12 @@ def latest_sweep_id(runs: pd.DataFrame) -> str:
 def sweeps(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per sweep in ``runs`` (newest first): its name, runs, ok runs, USD and last log time."""
     table = runs.groupby("sweep_id", sort=False, dropna=False).agg(
-        experiment=("experiment", "first"), runs=("run_id", "size"),
-        ok=("status", lambda s: int((s == "ok").sum())), usd=("cost_usd", "sum"), last_logged=("logged_at", "max"))
+        experiment=("experiment", "first"),
+        runs=("run_id", "size"),
+        ok=("status", lambda s: int((s == "ok").sum())),
+        usd=("cost_usd", "sum"),
+        last_logged=("logged_at", "max"),
+    )
     return table.sort_values("last_logged", ascending=False)
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kling_lab.store.schema import RUN_SCHEMA
 from kling_lab.store.run_store import RunStore
+from kling_lab.store.schema import RUN_SCHEMA
 
 DATASET_KEYS = {"runs": "run_id", "votes": "vote_id"}
 
@@ -41,8 +41,9 @@ def _read(store: RunStore, dataset: str) -> pa.Table | None:
     return pa.concat_tables([store.files.read_table(k) for k in keys], promote_options="default")
 
 
-def sync(source: RunStore | str | os.PathLike[str], target: RunStore | str | os.PathLike[str], *,
-         progress: bool = True) -> SyncResult:
+def sync(
+    source: RunStore | str | os.PathLike[str], target: RunStore | str | os.PathLike[str], *, progress: bool = True
+) -> SyncResult:
     """Copy into ``target`` every row and video of ``source`` it does not have yet."""
     source, target = RunStore.coerce(source), RunStore.coerce(target)
     copied: dict[str, int] = {}

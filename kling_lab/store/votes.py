@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
 from kling_lab._version import __version__
 from kling_lab.errors import InvalidInput
-from kling_lab.store.schema import TS, pandas_dtype_for
 from kling_lab.store.run_store import RunStore
+from kling_lab.store.schema import TS, pandas_dtype_for
 
 DATASET = "votes"
 CHOICES = ("left", "right", "tie", "both_bad")
@@ -40,16 +41,34 @@ VOTE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
 SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in VOTE_COLUMNS])
 
 
-def vote_row(*, voter: str, by: str, left: Mapping[str, Any], right: Mapping[str, Any], left_arm: str,
-             right_arm: str, choice: str, session_id: str = "") -> dict[str, Any]:
+def vote_row(
+    *,
+    voter: str,
+    by: str,
+    left: Mapping[str, Any],
+    right: Mapping[str, Any],
+    left_arm: str,
+    right_arm: str,
+    choice: str,
+    session_id: str = "",
+) -> dict[str, Any]:
     """A vote as a row of ``SCHEMA`` (``left``/``right`` are the runs' records)."""
     if choice not in CHOICES:
         raise InvalidInput(f"choice must be one of {CHOICES}; got {choice!r}")
     return {
-        "vote_id": uuid.uuid4().hex, "voter": voter, "voted_at": datetime.now(timezone.utc), "by": by,
-        "left_run_id": left.get("run_id"), "right_run_id": right.get("run_id"),
-        "left_arm": left_arm, "right_arm": right_arm, "choice": choice, "prompt": left.get("prompt"),
-        "sweep_id": left.get("sweep_id"), "session_id": session_id, "kling_lab_version": __version__,
+        "vote_id": uuid.uuid4().hex,
+        "voter": voter,
+        "voted_at": datetime.now(UTC),
+        "by": by,
+        "left_run_id": left.get("run_id"),
+        "right_run_id": right.get("run_id"),
+        "left_arm": left_arm,
+        "right_arm": right_arm,
+        "choice": choice,
+        "prompt": left.get("prompt"),
+        "sweep_id": left.get("sweep_id"),
+        "session_id": session_id,
+        "kling_lab_version": __version__,
     }
 
 

@@ -15,11 +15,11 @@ videos), ``pairing`` + ``votes`` + ``winrates`` (A/B), ``htmltables`` (report ta
 (the ``.js`` / ``.css`` / ``.html`` files beside this module).
 """
 
+from kling_lab.plots.winrates import plot_win_rates
+from kling_lab.stats.winrates import win_rates
+from kling_lab.store.votes import load_votes
 from kling_lab.views.ab import ABWidget, ab
 from kling_lab.views.compare import CompareWidget, compare
 from kling_lab.views.report import report
-from kling_lab.store.votes import load_votes
-from kling_lab.plots.winrates import plot_win_rates
-from kling_lab.stats.winrates import win_rates
 
-__all__ = ["compare", "CompareWidget", "ab", "ABWidget", "load_votes", "win_rates", "plot_win_rates", "report"]
+__all__ = ["ABWidget", "CompareWidget", "ab", "compare", "load_votes", "plot_win_rates", "report", "win_rates"]

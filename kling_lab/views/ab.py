@@ -18,13 +18,13 @@ import pandas as pd
 import traitlets
 
 from kling_lab.errors import InvalidInput
-from kling_lab.store.schema import PARAM_COLUMNS
 from kling_lab.store.run_store import RunStore
+from kling_lab.store.schema import PARAM_COLUMNS
+from kling_lab.store.votes import CHOICES, append_vote, load_votes, vote_row
 from kling_lab.views import assets, values
 from kling_lab.views.labels import param_text
 from kling_lab.views.pairing import Pair, make_pairs
 from kling_lab.views.sources import Source, SourceName, locate, make_source
-from kling_lab.store.votes import CHOICES, append_vote, load_votes, vote_row
 
 
 class ABWidget(anywidget.AnyWidget):
@@ -43,8 +43,18 @@ class ABWidget(anywidget.AnyWidget):
     loop = traitlets.Bool(True).tag(sync=True)
     tolerance = traitlets.Float(0.15).tag(sync=True)
 
-    def __init__(self, pairs: list[Pair], *, by: str, voter: str, store: RunStore, source: Source,
-                 earlier: int = 0, message: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        pairs: list[Pair],
+        *,
+        by: str,
+        voter: str,
+        store: RunStore,
+        source: Source,
+        earlier: int = 0,
+        message: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(by=by, base=source.base, **kwargs)
         self._pairs, self._voter, self._store, self._source = pairs, voter, store, source
         self._earlier, self._index, self._empty_message = earlier, 0, message
@@ -62,9 +72,16 @@ class ABWidget(anywidget.AnyWidget):
         pair = self.current
         if pair is None:
             raise InvalidInput("no pair left to vote on")
-        row = vote_row(voter=self._voter, by=self.by, left=pair.left, right=pair.right, choice=choice,
-                       left_arm=values.label(pair.left.get(self.by)), right_arm=values.label(pair.right.get(self.by)),
-                       session_id=self.session_id)
+        row = vote_row(
+            voter=self._voter,
+            by=self.by,
+            left=pair.left,
+            right=pair.right,
+            choice=choice,
+            left_arm=values.label(pair.left.get(self.by)),
+            right_arm=values.label(pair.right.get(self.by)),
+            session_id=self.session_id,
+        )
         append_vote(self._store, row)
         self._index += 1
         with self.hold_sync():
@@ -91,19 +108,35 @@ class ABWidget(anywidget.AnyWidget):
             self.pair = {}
             self.message = self._empty_message or f"All {total} pairs have a vote: see win_rates(load_votes(store))."
             return
-        shared = [c for c in PARAM_COLUMNS if c not in (self.by, "prompt", "repeat")
-                  and values.key(pair.left.get(c)) == values.key(pair.right.get(c))]
-        self.pair = {"index": self._index, "left": self._side(pair.left), "right": self._side(pair.right),
-                     "prompt": pair.left.get("prompt") or "", "facts": param_text(pair.left, shared)}
+        shared = [
+            c
+            for c in PARAM_COLUMNS
+            if c not in (self.by, "prompt", "repeat") and values.key(pair.left.get(c)) == values.key(pair.right.get(c))
+        ]
+        self.pair = {
+            "index": self._index,
+            "left": self._side(pair.left),
+            "right": self._side(pair.right),
+            "prompt": pair.left.get("prompt") or "",
+            "facts": param_text(pair.left, shared),
+        }
         self.message = ""
 
     def __repr__(self) -> str:
         return f"<ABWidget by={self.by!r}: {self.progress.get('done', 0)}/{self.progress.get('total', 0)} voted>"
 
 
-def ab(runs: pd.DataFrame, by: str = "negative_prompt", *, voter: str | None = None,
-       store: RunStore | str | os.PathLike[str] | None = None, seed: int | None = None, resume: bool = True,
-       source: SourceName | Source = "server", embed: bool = False) -> ABWidget:
+def ab(
+    runs: pd.DataFrame,
+    by: str = "negative_prompt",
+    *,
+    voter: str | None = None,
+    store: RunStore | str | os.PathLike[str] | None = None,
+    seed: int | None = None,
+    resume: bool = True,
+    source: SourceName | Source = "server",
+    embed: bool = False,
+) -> ABWidget:
     """A blind A/B voting widget over the arms of ``by`` in ``runs``; votes go to ``store``'s ``votes``.
 
     ``voter``: who votes (default: the OS user). ``seed``: fixes the pair order and sides.
@@ -124,15 +157,27 @@ def ab(runs: pd.DataFrame, by: str = "negative_prompt", *, voter: str | None = N
         earlier = sum(p.run_ids in seen for p in pairs)
         pairs = [p for p in pairs if p.run_ids not in seen]
     arms = {values.key(r.get(by)) for r in usable}
-    message = "" if pairs or earlier else (
-        f"Nothing to compare: {len(usable)} playable ok run(s) of {len(records)}, {len(arms)} arm(s) of {by!r}; "
-        "a pair needs two arms with the same prompt.")
-    return ABWidget(pairs, by=by, voter=voter, store=store, source=make_source(source, embed=embed),
-                    earlier=earlier, message=message)
+    message = (
+        ""
+        if pairs or earlier
+        else (
+            f"Nothing to compare: {len(usable)} playable ok run(s) of {len(records)}, {len(arms)} arm(s) of {by!r}; "
+            "a pair needs two arms with the same prompt."
+        )
+    )
+    return ABWidget(
+        pairs,
+        by=by,
+        voter=voter,
+        store=store,
+        source=make_source(source, embed=embed),
+        earlier=earlier,
+        message=message,
+    )
 
 
 def _user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no user name in some containers
+    except Exception:  # noqa: BLE001 - no user name in some containers
         return "anonymous"

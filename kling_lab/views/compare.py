@@ -9,7 +9,8 @@ loopback server vs Jupyter ``/files/`` trade-off), or inlined as small previews 
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import anywidget
 import pandas as pd
@@ -52,10 +53,19 @@ class CompareWidget(anywidget.AnyWidget):
         return f"<CompareWidget: {len(self.grid.get('cells', []))} runs, {self.grid.get('summary', '')}>"
 
 
-def compare(runs: pd.DataFrame, rows: str | None = "cfg_scale", cols: str | None = "aspect_ratio", *,
-            repeat: RepeatMode = "stack", filters: Mapping[str, Any] | None = None, embed: bool = False,
-            store: RunStore | str | os.PathLike[str] | None = None, source: SourceName | Source = "server",
-            files_root: str | os.PathLike[str] | None = None, tolerance: float = 0.15) -> CompareWidget:
+def compare(
+    runs: pd.DataFrame,
+    rows: str | None = "cfg_scale",
+    cols: str | None = "aspect_ratio",
+    *,
+    repeat: RepeatMode = "stack",
+    filters: Mapping[str, Any] | None = None,
+    embed: bool = False,
+    store: RunStore | str | os.PathLike[str] | None = None,
+    source: SourceName | Source = "server",
+    files_root: str | os.PathLike[str] | None = None,
+    tolerance: float = 0.15,
+) -> CompareWidget:
     """A side-by-side grid of ``runs`` (a ``load_runs`` DataFrame or a slice of it).
 
     ``rows``/``cols``: the run-log columns to facet by (None: a single row/column).
@@ -66,6 +76,13 @@ def compare(runs: pd.DataFrame, rows: str | None = "cfg_scale", cols: str | None
     route, for remote JupyterHub; videos must be under ``files_root``, the Jupyter root).
     ``store``: resolves relative ``video_path`` values (default: ``$KLING_LAB_STORE`` or ./kling_runs).
     """
-    spec = build_grid(runs, rows, cols, repeat=repeat, filters=filters, store=RunStore.coerce(store),
-                      source=make_source(source, embed=embed, files_root=files_root))
+    spec = build_grid(
+        runs,
+        rows,
+        cols,
+        repeat=repeat,
+        filters=filters,
+        store=RunStore.coerce(store),
+        source=make_source(source, embed=embed, files_root=files_root),
+    )
     return CompareWidget(**view_state(spec, tolerance=tolerance))

@@ -9,13 +9,14 @@ Runs sharing a facet position are stacked (``repeat="stack"``) or picked one rep
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import pandas as pd
 
 from kling_lab.errors import InvalidInput
-from kling_lab.store.schema import PARAM_COLUMNS, STATUSES
 from kling_lab.store.run_store import RunStore
+from kling_lab.store.schema import PARAM_COLUMNS, STATUSES
 from kling_lab.views import labels, promptdiff, values
 from kling_lab.views.sources import Source, locate
 
@@ -48,8 +49,10 @@ def summary_text(runs: pd.DataFrame) -> str:
 def _axis(records: list[dict[str, Any]], column: str | None) -> list[dict[str, str]]:
     if not column:
         return [{"key": values.key(None), "label": ""}]
-    return [{"key": values.key(v), "label": values.label(v, PROMPT_LABEL_WIDTH)}
-            for v in values.distinct(r.get(column) for r in records)]
+    return [
+        {"key": values.key(v), "label": values.label(v, PROMPT_LABEL_WIDTH)}
+        for v in values.distinct(r.get(column) for r in records)
+    ]
 
 
 def _filters(records: list[dict[str, Any]], facets: list[str], repeat: RepeatMode) -> list[dict[str, Any]]:
@@ -68,19 +71,22 @@ def _selection(filters: list[dict[str, Any]], wanted: Mapping[str, Any] | None) 
     for column, value in (wanted or {}).items():
         spec = next((f for f in filters if f["column"] == column), None)
         if spec is None:
-            raise InvalidInput(f"filters: {column!r} does not vary in these runs; "
-                               f"filterable: {[f['column'] for f in filters]}")
+            raise InvalidInput(
+                f"filters: {column!r} does not vary in these runs; filterable: {[f['column'] for f in filters]}"
+            )
         wanted_key = values.ALL if value == values.ALL else values.key(value)
         keys = [o["key"] for o in spec["options"]] + ([values.ALL] if spec["all"] else [])
         if wanted_key not in keys:
-            raise InvalidInput(f"filters: {column}={value!r} is not in the data; choose one of "
-                               f"{[o['label'] for o in spec['options']]}")
+            raise InvalidInput(
+                f"filters: {column}={value!r} is not in the data; choose one of {[o['label'] for o in spec['options']]}"
+            )
         selection[column] = wanted_key
     return selection
 
 
-def _cell(record: dict[str, Any], facets: list[str], rows: str | None, cols: str | None,
-          source: Source, store: RunStore) -> dict[str, Any]:
+def _cell(
+    record: dict[str, Any], facets: list[str], rows: str | None, cols: str | None, source: Source, store: RunStore
+) -> dict[str, Any]:
     video = locate(store, record.get("video_path"))
     cell = labels.card(record, facet_columns=facets, video=video)
     playable = video if cell["error"] is None else None
@@ -94,9 +100,16 @@ def _cell(record: dict[str, Any], facets: list[str], rows: str | None, cols: str
     return cell
 
 
-def build_grid(runs: pd.DataFrame, rows: str | None = "cfg_scale", cols: str | None = "aspect_ratio", *,
-               repeat: RepeatMode = "stack", filters: Mapping[str, Any] | None = None,
-               source: Source, store: RunStore) -> dict[str, Any]:
+def build_grid(
+    runs: pd.DataFrame,
+    rows: str | None = "cfg_scale",
+    cols: str | None = "aspect_ratio",
+    *,
+    repeat: RepeatMode = "stack",
+    filters: Mapping[str, Any] | None = None,
+    source: Source,
+    store: RunStore,
+) -> dict[str, Any]:
     """The grid spec (JSON-able) for ``grid.js``; its ``selection`` is the initial filter choice."""
     if repeat not in ("stack", "select"):
         raise InvalidInput(f"repeat must be 'stack' or 'select'; got {repeat!r}")
@@ -109,23 +122,34 @@ def build_grid(runs: pd.DataFrame, rows: str | None = "cfg_scale", cols: str | N
     for cell, segments in zip(cells, diffs):
         cell["prompt_diff"] = segments
     return {
-        "rows": rows or "", "cols": cols or "",
-        "row_values": _axis(records, rows), "col_values": _axis(records, cols),
-        "filters": spec_filters, "selection": _selection(spec_filters, filters),
-        "cells": cells, "base": source.base, "base_prompt": base,
+        "rows": rows or "",
+        "cols": cols or "",
+        "row_values": _axis(records, rows),
+        "col_values": _axis(records, cols),
+        "filters": spec_filters,
+        "selection": _selection(spec_filters, filters),
+        "cells": cells,
+        "base": source.base,
+        "base_prompt": base,
         "same_prompt": len({c["prompt"] for c in cells}) <= 1,
-        "metric_docs": labels.metric_docs(), "summary": summary_text(runs),
+        "metric_docs": labels.metric_docs(),
+        "summary": summary_text(runs),
         "message": "" if cells else "No runs to show: the selection is empty.",
     }
 
 
 def visible(grid: Mapping[str, Any], selection: Mapping[str, str]) -> list[dict[str, Any]]:
     """The cells a selection shows (the same rule as ``grid.js``'s ``matches``)."""
-    return [c for c in grid["cells"]
-            if all(v == values.ALL or c["params"].get(k) == v for k, v in selection.items())]
+    return [c for c in grid["cells"] if all(v == values.ALL or c["params"].get(k) == v for k, v in selection.items())]
 
 
 def view_state(spec: Mapping[str, Any], *, tolerance: float = 0.15) -> dict[str, Any]:
     """The model state ``grid.js`` reads (the widget's traits; the report's inlined JSON)."""
-    return {"grid": dict(spec), "selection": dict(spec["selection"]), "show_diff": False,
-            "playing": False, "loop": True, "tolerance": tolerance}
+    return {
+        "grid": dict(spec),
+        "selection": dict(spec["selection"]),
+        "show_diff": False,
+        "playing": False,
+        "loop": True,
+        "tolerance": tolerance,
+    }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -16,17 +17,25 @@ LATENCY_COLUMNS = ["queue_s", "inference_s", "total_s", "download_s"]
 _NUMBER = re.compile(r"\$?-?[\d.]+(e[-+]?\d+)?")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, titles: Sequence[str] | None = None,
-          bad: Sequence[bool] | None = None) -> str:
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    titles: Sequence[str] | None = None,
+    bad: Sequence[bool] | None = None,
+) -> str:
     """An HTML table; every header, title and cell is escaped; numbers are right-aligned."""
+
     def cell(value: Any) -> str:
         text = html.escape(str(value))
         return f'<td class="kl-num">{text}</td>' if _NUMBER.fullmatch(text) else f"<td>{text}</td>"
 
-    head = "".join(f'<th title="{html.escape(t, quote=True)}">{html.escape(h)}</th>'
-                   for h, t in zip(headers, titles or [""] * len(headers)))
+    head = "".join(
+        f'<th title="{html.escape(t, quote=True)}">{html.escape(h)}</th>'
+        for h, t in zip(headers, titles or [""] * len(headers))
+    )
     marks = ['<tr class="kl-bad">' if bad and bad[i] else "<tr>" for i in range(len(rows))]
-    body = "".join(f'{mark}{"".join(cell(v) for v in row)}</tr>' for mark, row in zip(marks, rows))
+    body = "".join(f"{mark}{''.join(cell(v) for v in row)}</tr>" for mark, row in zip(marks, rows))
     return f'<table class="kl-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -42,10 +51,16 @@ def summary_table(runs: pd.DataFrame) -> str:
     by_status = runs.groupby("status", sort=True)["cost_usd"].agg(["size", "sum"])
     rows: list[list[Any]] = [[s, int(r["size"]), f"${r['sum']:.2f}"] for s, r in by_status.iterrows()]
     rows.append(["total", len(runs), f"${runs['cost_usd'].fillna(0).sum():.2f}"])
-    latency = [[c, _num(runs[c].median()), _num(runs[c].quantile(0.9)), _num(runs[c].max()), int(runs[c].notna().sum())]
-               for c in LATENCY_COLUMNS if c in runs]
-    return (table(["status", "runs", "cost (USD)"], rows)
-            + "<p></p>" + table(["latency", "median s", "p90 s", "max s", "runs measured"], latency))
+    latency = [
+        [c, _num(runs[c].median()), _num(runs[c].quantile(0.9)), _num(runs[c].max()), int(runs[c].notna().sum())]
+        for c in LATENCY_COLUMNS
+        if c in runs
+    ]
+    return (
+        table(["status", "runs", "cost (USD)"], rows)
+        + "<p></p>"
+        + table(["latency", "median s", "p90 s", "max s", "runs measured"], latency)
+    )
 
 
 def params_table(runs: pd.DataFrame) -> str:
@@ -53,9 +68,18 @@ def params_table(runs: pd.DataFrame) -> str:
     headers = ["#", "status", *PARAM_COLUMNS, "cost", "queue s", "inference s", "download s", "error"]
     rows, bad = [], []
     for i, r in enumerate(runs.to_dict("records"), 1):
-        rows.append([i, r["status"], *(label(r.get(c)) for c in PARAM_COLUMNS), _num(r.get("cost_usd")),
-                     _num(r.get("queue_s")), _num(r.get("inference_s")), _num(r.get("download_s")),
-                     failure_text({k: py(v) for k, v in r.items()}) or ""])
+        rows.append(
+            [
+                i,
+                r["status"],
+                *(label(r.get(c)) for c in PARAM_COLUMNS),
+                _num(r.get("cost_usd")),
+                _num(r.get("queue_s")),
+                _num(r.get("inference_s")),
+                _num(r.get("download_s")),
+                failure_text({k: py(v) for k, v in r.items()}) or "",
+            ]
+        )
         bad.append(r["status"] != "ok")
     return table(headers, rows, bad=bad)
 
@@ -64,8 +88,11 @@ def metrics_table(runs: pd.DataFrame, facets: Sequence[str]) -> str:
     """QC metrics of the ok runs, numbered as in the parameter table (headers explain each metric)."""
     columns = [c for c in QC_COLUMNS if c in runs]
     keys = [*facets, "repeat"] if "repeat" not in facets else list(facets)
-    rows = [[i, *(label(r.get(c)) for c in keys), *(_num(r.get(c), "{:.3g}") for c in columns)]
-            for i, r in enumerate(runs.to_dict("records"), 1) if r.get("status") == "ok"]
+    rows = [
+        [i, *(label(r.get(c)) for c in keys), *(_num(r.get(c), "{:.3g}") for c in columns)]
+        for i, r in enumerate(runs.to_dict("records"), 1)
+        if r.get("status") == "ok"
+    ]
     if not rows:
         return '<p class="kl-note">No ok runs, so no metrics.</p>'
     headers = ["#", *keys, *(metric_name(c) for c in columns)]

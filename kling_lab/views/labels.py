@@ -8,8 +8,9 @@ gone is flagged ``missing``. Everything returned is plain text: the front end in
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from kling_lab.store.schema import PARAM_COLUMNS, QC_COLUMNS
 from kling_lab.views.values import label

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from kling_lab.store.schema import PARAM_COLUMNS
 from kling_lab.views import values

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 Segment = list[str]  # [op, text]: JSON-friendly for the front end
 

@@ -13,7 +13,7 @@ import html
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -39,7 +39,7 @@ def _title(runs: pd.DataFrame) -> str:
 
 
 def _subtitle(runs: pd.DataFrame) -> str:
-    parts = [f"generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"]
+    parts = [f"generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
     sweeps = sorted({str(s) for s in runs.get("sweep_id", pd.Series(dtype=str)).dropna()})
     if sweeps:
         parts.append("sweep " + ", ".join(sweeps))
@@ -48,30 +48,48 @@ def _subtitle(runs: pd.DataFrame) -> str:
     return " · ".join(parts)
 
 
-def render_report(runs: pd.DataFrame, page_dir: Path, *, rows: str | None, cols: str | None,
-                  copy_dir: Path | None = None, title: str | None = None,
-                  store: RunStore | str | os.PathLike[str] | None = None) -> str:
+def render_report(
+    runs: pd.DataFrame,
+    page_dir: Path,
+    *,
+    rows: str | None,
+    cols: str | None,
+    copy_dir: Path | None = None,
+    title: str | None = None,
+    store: RunStore | str | os.PathLike[str] | None = None,
+) -> str:
     """The report's HTML text, for a page that will live in ``page_dir``."""
     facets = check_facets(runs, rows, cols) if len(runs.columns) else []
-    spec = build_grid(runs, rows, cols, repeat="stack", store=RunStore.coerce(store),
-                      source=RelativeSource(page_dir, copy_dir))
+    spec = build_grid(
+        runs, rows, cols, repeat="stack", store=RunStore.coerce(store), source=RelativeSource(page_dir, copy_dir)
+    )
     script = assets.bundle("synced_playback.js", "grid.js", "report.js")
     if "</script" in script.lower():
         raise AssertionError("the inlined JavaScript must not contain '</script'")
     page_title = title or _title(runs)
     return Template(assets.text("report.html")).substitute(
-        version=html.escape(__version__), title=html.escape(page_title),
-        subtitle=html.escape(_subtitle(runs)), css=assets.stylesheet(),
-        grid_json=script_json(view_state(spec)), script=script,
+        version=html.escape(__version__),
+        title=html.escape(page_title),
+        subtitle=html.escape(_subtitle(runs)),
+        css=assets.stylesheet(),
+        grid_json=script_json(view_state(spec)),
+        script=script,
         summary_table=htmltables.summary_table(runs),
         params_table=htmltables.params_table(runs) if len(runs) else "",
         metrics_table=htmltables.metrics_table(runs, facets) if len(runs) else "",
     )
 
 
-def report(runs: pd.DataFrame, path: str | os.PathLike[str], *, rows: str | None = "cfg_scale",
-           cols: str | None = "aspect_ratio", copy_videos: bool = False, title: str | None = None,
-           store: RunStore | str | os.PathLike[str] | None = None) -> Path:
+def report(
+    runs: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    rows: str | None = "cfg_scale",
+    cols: str | None = "aspect_ratio",
+    copy_videos: bool = False,
+    title: str | None = None,
+    store: RunStore | str | os.PathLike[str] | None = None,
+) -> Path:
     """Write the HTML report of ``runs`` to ``path`` (atomically) and return the path.
 
     ``copy_videos``: copy videos and posters into ``<stem>_files/`` beside the report instead of

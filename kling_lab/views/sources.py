@@ -60,7 +60,7 @@ def poster_file(video: Path) -> Path | None:
 
     try:
         return poster(video, at=0.5, max_side=480)
-    except Exception:  # an unreadable clip still gets a cell; the browser reports its own error
+    except Exception:  # noqa: BLE001 - an unreadable clip still gets a cell; the browser reports its own error
         return None
 
 
@@ -150,8 +150,9 @@ def jupyter_root() -> Path:
     return cwd
 
 
-def make_source(source: SourceName | Source = "server", *, embed: bool = False,
-                files_root: str | os.PathLike[str] | None = None) -> Source:
+def make_source(
+    source: SourceName | Source = "server", *, embed: bool = False, files_root: str | os.PathLike[str] | None = None
+) -> Source:
     """The Source for ``compare``/``ab`` options."""
     if embed:
         return EmbedSource()

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
+
+from kling_lab.util.text import truncate
 
 EMPTY_LABEL = "(empty)"
 MISSING_LABEL = "—"
@@ -50,9 +53,7 @@ def label(value: Any, width: int | None = None) -> str:
         text = f"{value:g}"
     else:
         text = str(value)
-    if width is not None and len(text) > width:
-        text = text[: width - 1] + "…"
-    return text
+    return text if width is None else truncate(text, width)
 
 
 def sort_key(value: Any) -> tuple[int, float, str]:

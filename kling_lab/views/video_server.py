@@ -12,12 +12,13 @@ On a remote JupyterHub the browser cannot reach the kernel's loopback: see ``kli
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+from kling_lab.util.loop_thread import LoopThread
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -32,8 +33,8 @@ class MediaServer:
         self._files: dict[str, Path] = {}
         self._keys: dict[Path, str] = {}
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: "web.AppRunner | None" = None
+        self._thread = LoopThread("kling-lab-media")
+        self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     def url(self, path: str | Path) -> str:
@@ -50,24 +51,17 @@ class MediaServer:
     def start(self) -> None:
         """Start the server thread (no-op when running)."""
         with self._lock:
-            if self._loop is not None:
+            if self._thread.running:
                 return
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="kling-lab-media", daemon=True).start()
-            self._runner, self.port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=30)
-            self._loop = loop
+            self._runner, self.port = self._thread.start().call(self._serve(), timeout=30)
 
     def stop(self) -> None:
         """Stop serving and end the thread (registered files stay registered for a restart)."""
         with self._lock:
-            loop, runner, self._loop, self._runner = self._loop, self._runner, None, None
-        if loop is None:
-            return
-        if runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
+            runner, self._runner = self._runner, None
+            self._thread.stop(runner.cleanup() if runner is not None else None)
 
-    async def _serve(self) -> tuple["web.AppRunner", int]:
+    async def _serve(self) -> tuple[web.AppRunner, int]:
         from aiohttp import web  # imported when the first URL is asked for
 
         app = web.Application()
@@ -79,14 +73,15 @@ class MediaServer:
         port = runner.addresses[0][1]
         return runner, port
 
-    async def _handle(self, request: "web.Request") -> "web.StreamResponse":
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
         path = self._files.get(request.match_info["key"])
         if path is None or not path.is_file():
             raise web.HTTPNotFound(text="not a registered file")
-        return web.FileResponse(path, headers={"Cache-Control": "private, max-age=3600",
-                                               "Access-Control-Allow-Origin": "*"})
+        return web.FileResponse(
+            path, headers={"Cache-Control": "private, max-age=3600", "Access-Control-Allow-Origin": "*"}
+        )
 
 
 _SERVER: MediaServer | None = None

@@ -6,10 +6,10 @@ says ``backend=emulator``.
 
 from __future__ import annotations
 
+from kling_lab.backends.emulator.config import EmulatorConfig
+from kling_lab.backends.fal import FalBackend, fal_queue_host
 from kling_lab.errors import BackendConfigError
 from kling_lab.request import ENDPOINT
-from kling_lab.backends.fal import FalBackend, fal_queue_host
-from kling_lab.backends.emulator.config import EmulatorConfig
 
 PLACEHOLDER_KEY = "kling-lab-emulator:not-a-real-key"
 
@@ -20,8 +20,9 @@ class EmulatorBackend(FalBackend):
     name = "emulator"
     poll_interval_s = 0.1
 
-    def __init__(self, config: EmulatorConfig | None = None, *, endpoint: str = ENDPOINT,
-                 timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, endpoint: str = ENDPOINT, timeout_s: float = 60.0
+    ) -> None:
         from kling_lab.backends.emulator.service import ensure_emulator, external_emulator
 
         host = external_emulator()
@@ -35,7 +36,8 @@ class EmulatorBackend(FalBackend):
         if actual != host:
             raise BackendConfigError(
                 f"fal_client sends requests to {actual}, not to the emulator at {host}: it was imported "
-                "before the emulator started. Restart the process/kernel and import kling_lab first.")
+                "before the emulator started. Restart the process/kernel and import kling_lab first."
+            )
         import fal_client
 
         self.endpoint = endpoint

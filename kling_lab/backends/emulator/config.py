@@ -54,7 +54,7 @@ class EmulatorConfig(BaseModel):
         return sorted(calls)
 
     @model_validator(mode="after")
-    def _http_rates_fit(self) -> "EmulatorConfig":
+    def _http_rates_fit(self) -> EmulatorConfig:
         total = self.rate_429 + self.rate_500 + self.rate_503 + self.rate_drop
         if total > 1.0 + 1e-9:
             raise ValueError(f"rate_429 + rate_500 + rate_503 + rate_drop must be at most 1, got {total:g}")

@@ -83,7 +83,7 @@ def render_placeholder(
 
     xs = np.arange(width, dtype=np.float32)
     ys = np.arange(height, dtype=np.float32)
-    n_frames = int(round(duration_s * fps))
+    n_frames = round(duration_s * fps)
     buffer = np.empty((height * 3 // 2, width), dtype=np.uint8)
     flat = buffer.reshape(-1)
     plane_y = flat[: width * height].reshape(height, width)
@@ -144,9 +144,7 @@ def _prompt_colours(prompt: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _rgb_to_yuv(rgb: np.ndarray) -> np.ndarray:
     """BT.601 limited range, the default H.264 decoders assume. Works on (..., 3) arrays."""
-    matrix = np.array(
-        [[0.257, 0.504, 0.098], [-0.148, -0.291, 0.439], [0.439, -0.368, -0.071]], dtype=np.float32
-    )
+    matrix = np.array([[0.257, 0.504, 0.098], [-0.148, -0.291, 0.439], [0.439, -0.368, -0.071]], dtype=np.float32)
     return rgb.astype(np.float32) @ matrix.T + np.array([16.0, 128.0, 128.0], dtype=np.float32)
 
 
@@ -198,7 +196,5 @@ def _to_plate(rgb: np.ndarray, *, top: int) -> _Plate:
 def output_size(aspect_ratio: str, render_scale: float) -> tuple[int, int]:
     """Kling's 720p size for ``aspect_ratio``, scaled and rounded to even numbers."""
     width, height = OUTPUT_SIZES[aspect_ratio]
-    even = lambda n: max(16, int(round(n * render_scale / 2)) * 2)  # noqa: E731
+    even = lambda n: max(16, round(n * render_scale / 2) * 2)  # noqa: E731
     return even(width), even(height)
-
-

@@ -24,19 +24,20 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from kling_lab.request import ENDPOINT, KlingRequest, canonical_json
 from kling_lab.backends.emulator.config import EmulatorConfig
 from kling_lab.backends.emulator.render import output_size, render_placeholder
 from kling_lab.backends.emulator.tls import emulator_tls
+from kling_lab.request import ENDPOINT, KlingRequest, canonical_json
 
 EMULATOR_ENV = "KLING_LAB_EMULATOR"
 APP_PREFIX = "fal-ai/kling-video"  # what fal_client builds when re-attaching by id
@@ -64,7 +65,7 @@ def job_key(input_hash: str, ordinal: int) -> str:
 
 
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 @dataclass
@@ -154,15 +155,13 @@ class EmulatorServer:
         self._dying: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> "EmulatorServer":
+    def start(self) -> EmulatorServer:
         """Serve in a daemon thread with its own event loop; returns once listening."""
         if self._thread is not None:
             return self
         ready = threading.Event()
         errors: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._main, args=(ready, errors), name="kling-lab-emulator", daemon=True
-        )
+        self._thread = threading.Thread(target=self._main, args=(ready, errors), name="kling-lab-emulator", daemon=True)
         self._thread.start()
         ready.wait()
         if errors:
@@ -197,7 +196,7 @@ class EmulatorServer:
             thread.join(timeout=30)
         self._thread = None
 
-    def __enter__(self) -> "EmulatorServer":
+    def __enter__(self) -> EmulatorServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -211,7 +210,7 @@ class EmulatorServer:
         try:
             try:
                 loop.run_until_complete(self._startup())
-            except BaseException as exc:  # report to start(), which re-raises
+            except BaseException as exc:  # noqa: BLE001 - report to start(), which re-raises
                 errors.append(exc)
                 return
             finally:
@@ -375,7 +374,7 @@ class EmulatorServer:
             timeout = self._start_ready_jobs()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _start_ready_jobs(self) -> float | None:
@@ -409,7 +408,7 @@ class EmulatorServer:
             job.finish("ok")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a render that crashed: a 500 for the result, like a model error
+        except Exception as exc:  # noqa: BLE001 - a render that crashed: a 500 for the result, like a model error
             job.finish("failed", error=f"Rendering failed: {exc}", error_type="internal_server_error")
         finally:
             self._running.discard(job.request_id)
@@ -492,7 +491,9 @@ class EmulatorServer:
         base = f"{self.base_url}/{APP_PREFIX}/requests/{request_id}"
         return {"response_url": base, "status_url": f"{base}/status", "cancel_url": f"{base}/cancel"}
 
-    def _fault(self, http: web.Request, call: str, key: str, request_id: str | None = None) -> web.StreamResponse | None:
+    def _fault(
+        self, http: web.Request, call: str, key: str, request_id: str | None = None
+    ) -> web.StreamResponse | None:
         """The infrastructure fault response for this call, or None to go on."""
         fault = self._config.http_fault(call, key, self._counters.next_ordinal(call, key))
         if fault is None:
@@ -648,9 +649,7 @@ def _render_atomically(render: Callable[..., None], path: Path) -> Path:
     return path
 
 
-def _json(
-    body: Any, status: int, request_id: str | None = None, headers: dict[str, str] | None = None
-) -> web.Response:
+def _json(body: Any, status: int, request_id: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
     all_headers = dict(headers or {})
     if request_id is not None:
         all_headers["x-fal-request-id"] = request_id

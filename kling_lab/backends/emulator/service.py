@@ -11,9 +11,9 @@ import os
 import sys
 import threading
 
-from kling_lab.errors import BackendConfigError
 from kling_lab.backends.emulator.config import EmulatorConfig
 from kling_lab.backends.emulator.server import EMULATOR_ENV, EmulatorServer
+from kling_lab.errors import BackendConfigError
 
 _LOCK = threading.Lock()
 _SERVER: EmulatorServer | None = None

@@ -21,7 +21,7 @@ import certifi
 import trustme
 
 _LOCK = threading.Lock()
-_TLS: "EmulatorTLS | None" = None
+_TLS: EmulatorTLS | None = None
 
 
 @dataclass(frozen=True)
