@@ -19,6 +19,7 @@ from kling_lab.runner.api import resume, resume_async, run, run_async
 from kling_lab.runner.orchestrator import Runner, RunOptions, RunResult
 from kling_lab.stats.effect import Effect, effect
 from kling_lab.store.backfill import backfill
+from kling_lab.store.query import query
 from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.sweep import Estimate, Sweep, SweepItem
 from kling_lab.views import ab, compare, load_votes, plot_win_rates, report, win_rates
@@ -49,6 +50,7 @@ __all__ = [
     "load_runs",
     "load_votes",
     "plot_win_rates",
+    "query",
     "report",
     "resume",
     "resume_async",

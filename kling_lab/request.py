@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kling_lab.errors import InvalidRequest
 
@@ -41,6 +41,12 @@ _ALLOWED = {
 }
 
 
+def _durations_in_schema(schema: dict[str, Any]) -> None:
+    """The schema says what the parser takes: "5"/"10" or the integers 5/10."""
+    schema.pop("type", None)
+    schema["enum"] = [*DURATIONS, *(int(d) for d in DURATIONS)]
+
+
 def price_usd(duration_s: int) -> float:
     """fal's price for one clip of ``duration_s`` seconds (exact decimal arithmetic)."""
     extra = max(0, duration_s - BASE_SECONDS)
@@ -57,11 +63,11 @@ class KlingRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    prompt: str
-    duration: Literal["5", "10"] = "5"
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    duration: Literal["5", "10"] = Field("5", json_schema_extra=_durations_in_schema)
     aspect_ratio: Literal["16:9", "9:16", "1:1"] = "16:9"
-    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
-    cfg_scale: float = 0.5
+    negative_prompt: str = Field(DEFAULT_NEGATIVE_PROMPT, max_length=MAX_PROMPT_CHARS)
+    cfg_scale: float = Field(0.5, ge=0.0, le=1.0)
 
     @field_validator("prompt")
     @classmethod

@@ -34,8 +34,7 @@ import yaml
 
 from kling_lab.errors import InvalidRequest, SweepFileError
 from kling_lab.request import INPUT_FIELDS, KlingRequest
-
-SWEEP_KEYS = ("name", "description", "grid", "zip", "requests", "repeats", "tags", *INPUT_FIELDS)
+from kling_lab.sweep_file import SweepFile
 
 # Conservative wall-clock guesses for one Kling 2.0 Master clip on fal (queue + inference),
 # used for the worst-case time of an estimate; pass your own to ``estimate``.
@@ -177,29 +176,17 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, data: Any, default_name: str = "sweep") -> Sweep:
-        """Build from the mapping a sweep file holds."""
-        if not isinstance(data, Mapping):
-            raise SweepFileError("a sweep file must be a mapping of keys: " + ", ".join(SWEEP_KEYS))
-        unknown = [k for k in data if k not in SWEEP_KEYS]
-        if unknown:
-            raise SweepFileError(f"{unknown[0]}: unknown key; allowed keys: {', '.join(SWEEP_KEYS)}")
-        for key in ("grid", "zip", "tags"):
-            if data.get(key) is not None and not isinstance(data[key], Mapping):
-                raise SweepFileError(f"{key}: must be a mapping")
-        if data.get("requests") is not None and not isinstance(data["requests"], list):
-            raise SweepFileError("requests: must be a list of mappings")
-        for i, r in enumerate(data.get("requests") or []):
-            if not isinstance(r, Mapping):
-                raise SweepFileError(f"requests[{i}]: must be a mapping of inputs")
+        """Build from the mapping a sweep file holds (validated by :class:`~kling_lab.sweep_file.SweepFile`)."""
+        spec = SweepFile.parse(data)
         return cls.build(
-            str(data.get("name") or default_name),
-            fixed={k: data[k] for k in INPUT_FIELDS if k in data},
-            grid=data.get("grid"),
-            zip=data.get("zip"),
-            requests=data.get("requests"),
-            repeats=data.get("repeats", 1),
-            tags=data.get("tags"),
-            description=str(data.get("description") or ""),
+            spec.name or default_name,
+            fixed=spec.fixed_inputs(),
+            grid=spec.grid,
+            zip=spec.zip,
+            requests=spec.requests,
+            repeats=spec.repeats,
+            tags=spec.tags,
+            description=spec.description,
         )
 
     # -- facts -----------------------------------------------------------------------------

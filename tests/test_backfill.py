@@ -12,7 +12,8 @@ import pytest
 from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer
 from kling_lab.cli.app import main
 from kling_lab.cli.backfill import add_parser
-from kling_lab.runner.api import default_media_hook, run
+from kling_lab.media.hook import default_media_hook
+from kling_lab.runner.api import run
 from kling_lab.store.backfill import MEDIA_COLUMNS, backfill
 from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.sweep import Sweep

@@ -197,12 +197,17 @@ def test_compact_never_shows_a_partial_dataset_to_a_concurrent_reader(bucket):
         while not stop.is_set():
             seen.append(len(RunStore(store.location).load()))
 
+    def reads_reach(n: int) -> None:  # wait for reads, not for time: a loaded machine reads slowly
+        deadline = time.monotonic() + 120
+        while len(seen) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        time.sleep(0.3)
+        reads_reach(1)
         merged = store.compact()
-        time.sleep(0.3)
+        reads_reach(len(seen) + 2)
     finally:
         stop.set()
         thread.join()

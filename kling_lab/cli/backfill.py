@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kling_lab.cli.args import add_store
+
 __all__ = ["add_parser", "cmd_backfill"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``backfill`` subcommand to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
-    from kling_lab.cli.app import _store_arg
-
     p = subparsers.add_parser("backfill", help="compute missing probe/QC columns of ok runs whose video is stored")
-    _store_arg(p)
+    add_store(p)
     p.add_argument(
         "--force", action="store_true", help="recompute every ok run's probe/QC columns and overwrite those that differ"
     )

@@ -17,13 +17,13 @@ import json
 import os
 from typing import Any
 
+from kling_lab.cli.args import add_store
+
 __all__ = ["add_parser", "cmd_notebooks_run", "parse_value"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``notebooks run`` to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
-    from kling_lab.cli.app import _store_arg
-
     p = subparsers.add_parser("notebooks", help="run template notebooks (papermill) over parameter grids")
     sub = p.add_subparsers(dest="notebooks_command", required=True)
     r = sub.add_parser("run", help="execute TEMPLATE once per parameter set; print a summary")
@@ -45,7 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument(
         "--out", metavar="DIR", help="where executed notebooks go (default: experiments/<grid or template name>)"
     )
-    _store_arg(r)
+    add_store(r)
     r.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     r.add_argument("--timeout", type=float, metavar="S", help="fail a cell that runs longer than this")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")

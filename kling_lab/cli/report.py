@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kling_lab.cli.args import add_store
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand to ``kling-lab``'s subparsers."""
     p = subparsers.add_parser("report", help="write a static HTML gallery of a sweep (opens from disk, no server)")
-    p.add_argument("--store", metavar="DIR", help="store directory (default: $KLING_LAB_STORE or ./kling_runs)")
+    add_store(p)
     p.add_argument("--sweep", metavar="ID", help="sweep_id to show (default: the most recent sweep)")
     p.add_argument("-o", "--output", metavar="FILE", default="report.html", help="report file (default report.html)")
     p.add_argument("--rows", default="cfg_scale", metavar="COL", help="run-log column of the grid rows")

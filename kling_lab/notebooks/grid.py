@@ -277,9 +277,9 @@ def _kernel_manager_class() -> type:
     class KlingLabKernelManager(AsyncKernelManager):
         extra_env = Dict(help="variables added to the kernel's environment").tag(config=True)
 
-        async def start_kernel(self, **kw: Any) -> None:
+        async def start_kernel(self, *args: Any, **kw: Any) -> None:  # type: ignore[override]  # async in AsyncKernelManager
             kw["env"] = {**(kw.get("env") or os.environ), **self.extra_env}
-            await super().start_kernel(**kw)
+            await super().start_kernel(*args, **kw)
 
     return KlingLabKernelManager
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
@@ -94,7 +96,7 @@ def cumulative_spend(df: pd.DataFrame, by: str = "experiment") -> Figure:
     return fig
 
 
-def _step(ax: Axes, when: pd.Series, cost: pd.Series, **style: object) -> None:
+def _step(ax: Axes, when: pd.Series, cost: pd.Series, **style: Any) -> None:
     """One cumulative-spend step line, starting at $0 just before its first run."""
     order = np.argsort(when.to_numpy(), kind="stable")
     times = when.to_numpy()[order]
@@ -102,5 +104,5 @@ def _step(ax: Axes, when: pd.Series, cost: pd.Series, **style: object) -> None:
     ax.step(np.concatenate([times[:1], times]), np.concatenate([[0.0], totals]), where="post", **style)
 
 
-def _price(duration_s: object) -> float:
+def _price(duration_s: Any) -> float:
     return 0.0 if pd.isna(duration_s) else price_usd(int(duration_s))

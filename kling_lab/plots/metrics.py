@@ -90,7 +90,7 @@ def metric_vs_param(
     step = float(np.min(np.diff(x))) if len(x) > 1 else 1.0
     fig = new_figure(7.0, 4.5)
     ax = fig.add_subplot()
-    sizes = []
+    sizes: list[int] = []
     for i, hue_value in enumerate(hues):
         mine = data[matches(data[hue], hue_value)] if hue else data
         stats = [_mean_error(mine.loc[matches(mine[param], v), metric].to_numpy(float), error) for v in values]

@@ -62,13 +62,14 @@ def contact_sheet(
         for r, rv in enumerate(row_values)
         for c, cv in enumerate(col_values)
     }
+    shown = {key: cell for key, cell in cells.items() if cell is not None}
     widths = [
-        max((cells[r, c].canvas.shape[1] for r in range(len(row_values)) if cells[r, c]), default=1)
-        for c in range(len(col_values))
+        max((cell.canvas.shape[1] for (_, c), cell in shown.items() if c == col), default=1)
+        for col in range(len(col_values))
     ]
     heights = [
-        max((cells[r, c].canvas.shape[0] for c in range(len(col_values)) if cells[r, c]), default=strip_height)
-        for r in range(len(row_values))
+        max((cell.canvas.shape[0] for (r, _), cell in shown.items() if r == row), default=strip_height)
+        for row in range(len(row_values))
     ]
     fig = new_figure(
         min(18.0, sum(widths) / PX_PER_INCH + 1.6 * len(widths)),
@@ -102,7 +103,8 @@ class _Cell(NamedTuple):
 def _cell(runs: pd.DataFrame, varying: list[str], n: int, max_runs: int, height: int, store: RunStore) -> _Cell | None:
     """The stacked strips of up to ``max_runs`` runs and what labels them; None if no clip can be shown."""
     runs = runs.sort_values(varying or ["video_path"], kind="stable")
-    strips, kept = [], []
+    strips: list[np.ndarray] = []
+    kept: list[int] = []
     for position, path in enumerate(runs["video_path"]):  # by position: the index may repeat labels
         if len(strips) == max_runs:
             break
@@ -134,11 +136,11 @@ def _strip(store: RunStore, video_path: str, n: int, height: int) -> np.ndarray 
     except (OSError, KlingLabError) as exc:  # missing file, failed fetch, not a video
         log.warning("contact_sheet: leaving out %s: %s", video_path, exc)
         return None
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if image.height != height:  # a strip cached earlier at another size
-            image = image.resize((round(image.width * height / image.height), height))
-        return np.asarray(image)
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
+    if image.height != height:  # a strip cached earlier at another size
+        image = image.resize((round(image.width * height / image.height), height))
+    return np.asarray(image)
 
 
 def _draw(ax: Axes, cell: _Cell, *, n: int) -> None:

@@ -48,7 +48,7 @@ def status_summary(df: pd.DataFrame, by: str = "experiment") -> Figure:
     ax.set_title(f"Outcome of {len(df)} runs by {by}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     legend_outside(ax, title="outcome")
-    if has_errors:
+    if failed is not None and has_errors:
         _error_panel(fig.add_subplot(grid[0, 1]), failed.fillna("(no error_type)"))
     return fig
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from kling_lab.backends import Backend, get_backend
 from kling_lab.errors import BackendConfigError
+from kling_lab.media.hook import default_media_hook
 from kling_lab.runner.notebook_env import with_notebook_defaults
 from kling_lab.runner.orchestrator import Runner, RunOptions, RunResult
 from kling_lab.store.run_store import RunStore
@@ -32,22 +33,6 @@ def as_sweep(sweep: SweepLike) -> Sweep:
     if isinstance(sweep, (str, os.PathLike)):
         return Sweep.from_yaml(Path(sweep))
     return Sweep.from_list(list(sweep))
-
-
-def default_media_hook(path: str) -> dict[str, Any]:
-    """Probe + QC columns for a downloaded video (empty if the media modules are unavailable)."""
-    columns: dict[str, Any] = {}
-    try:
-        from kling_lab.media.probe import probe
-    except ImportError:
-        return columns
-    columns.update(probe(path))
-    try:
-        from kling_lab.media.qc import compute_qc
-    except ImportError:
-        return columns
-    columns.update(compute_qc(path))
-    return columns
 
 
 def make_runner(

@@ -270,7 +270,7 @@ class _Design:
         level, levels = pd.factorize(df[param], sort=True)
         if strata:
             grouped = df.groupby(strata, dropna=False, sort=True)
-            stratum = grouped.ngroup().to_numpy(dtype=np.int64)
+            stratum: NDArray[np.int64] = np.asarray(grouped.ngroup(), dtype=np.int64)
             keys = [k if isinstance(k, tuple) else (k,) for k in grouped.size().index]
             names = [", ".join(f"{c}={_level(v, 14)}" for c, v in zip(strata, k)) for k in keys]
         else:
@@ -291,8 +291,10 @@ class _Design:
             found = f"only {param}={_level(self.levels[0])}" if self.levels else "no usable runs"
             raise InvalidInput(f"{param}: an effect needs runs at two or more settings; found {found}")
         counts = pd.crosstab(self.labels.stratum, self.labels.level)
-        for s, row in counts.iterrows():
-            for code, n in row.items():
+        for stratum_label, row in counts.iterrows():
+            s = int(stratum_label)  # type: ignore[call-overload]  # crosstab of int codes: int labels
+            for level_label, n in row.items():
+                code = int(level_label)  # type: ignore[call-overload]
                 if n == 1:
                     where = f" with {self.stratum_names[s]}" if self.stratum_names[s] else ""
                     raise InvalidInput(

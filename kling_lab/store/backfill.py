@@ -1,7 +1,7 @@
 """Fill the probe and QC columns of ``ok`` runs logged without them (e.g. by a version before QC existed).
 
 Each distinct video is analysed once (cache hits share their source's file) by the function the runner
-uses at download time (:func:`kling_lab.api.default_media_hook`), on a small thread pool: the work is
+uses at download time (:func:`kling_lab.media.hook.default_media_hook`), on a small thread pool: the work is
 FFmpeg decoding, which releases the GIL.
 
 Nothing is rewritten in place: each updated row is appended again, whole, with ``revised_at`` set, and
@@ -52,7 +52,7 @@ def backfill(
     """
     store = RunStore.coerce(store)
     if media_hook is None:
-        from kling_lab.runner.api import default_media_hook
+        from kling_lab.media.hook import default_media_hook
 
         media_hook = default_media_hook
     targets = _targets(store, force)

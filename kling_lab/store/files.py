@@ -86,6 +86,11 @@ class LocalFiles:
             return []
         return sorted(f"{prefix}/{p.name}" for p in directory.iterdir() if p.name.endswith(suffix))
 
+    def find(self, prefix: str) -> set[str]:
+        """Every key under ``prefix`` (recursive)."""
+        base = self.root / prefix
+        return {p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file()} if base.is_dir() else set()
+
     def read_table(self, key: str) -> pa.Table:
         with pq.ParquetFile(self.root / key) as parquet:  # lighter than pq.read_table's dataset machinery
             return parquet.read()

@@ -9,7 +9,7 @@ from kling_lab.errors import InvalidInput
 
 def latest_sweep_id(runs: pd.DataFrame) -> str:
     """The sweep_id of the most recently logged run (``runs`` must not be empty)."""
-    return str(runs.loc[runs["logged_at"].idxmax(), "sweep_id"])
+    return str(runs["sweep_id"].iloc[runs["logged_at"].argmax()])
 
 
 def sweeps(runs: pd.DataFrame) -> pd.DataFrame:

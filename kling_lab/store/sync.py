@@ -60,7 +60,7 @@ def sync(
         if missing.num_rows:
             target.append_table(dataset, missing)
         copied[dataset] = missing.num_rows
-    have_videos = target.video_keys() if not target.is_remote else target.files.find("videos")
+    have_videos = target.video_keys()
     count = size = 0
     from tqdm.auto import tqdm
 

@@ -145,7 +145,7 @@ def ab(
     if len(runs.columns) and by not in runs.columns:
         raise InvalidInput(f"by: unknown run-log column {by!r}; try one of {PARAM_COLUMNS}")
     store = RunStore.coerce(store)
-    records = [{k: values.py(v) for k, v in r.items()} for r in runs.to_dict("records")]
+    records = [{str(k): values.py(v) for k, v in r.items()} for r in runs.to_dict("records")]
     usable = [r for r in records if r.get("status") == "ok" and locate(store, r.get("video_path")) is not None]
     pairs = make_pairs(usable, by, seed=seed)
     voter = voter or _user()

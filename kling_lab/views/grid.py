@@ -114,7 +114,7 @@ def build_grid(
     if repeat not in ("stack", "select"):
         raise InvalidInput(f"repeat must be 'stack' or 'select'; got {repeat!r}")
     facets = check_facets(runs, rows, cols) if len(runs.columns) else []
-    records = [{k: values.py(v) for k, v in r.items()} for r in runs.to_dict("records")]
+    records = [{str(k): values.py(v) for k, v in r.items()} for r in runs.to_dict("records")]
     records.sort(key=lambda r: (values.sort_key(r.get("repeat")), values.sort_key(r.get("sweep_index"))))
     spec_filters = _filters(records, facets, repeat)
     cells = [_cell(r, facets, rows, cols, source, store) for r in records]

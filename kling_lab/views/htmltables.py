@@ -77,7 +77,7 @@ def params_table(runs: pd.DataFrame) -> str:
                 _num(r.get("queue_s")),
                 _num(r.get("inference_s")),
                 _num(r.get("download_s")),
-                failure_text({k: py(v) for k, v in r.items()}) or "",
+                failure_text({str(k): py(v) for k, v in r.items()}) or "",
             ]
         )
         bad.append(r["status"] != "ok")

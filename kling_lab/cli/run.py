@@ -1,0 +1,70 @@
+"""``kling-lab run FILE``: run a sweep file and log every request."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kling_lab.cli.args import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    add_backend,
+    add_no_progress,
+    add_store,
+    positive_int,
+    usd,
+)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="run a sweep file and log every request")
+    p.add_argument("file", help="sweep YAML file (see experiments/quickstart.yaml)")
+    add_store(p)
+    add_backend(p)
+    p.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight at once (default 4)")
+    p.add_argument("--max-cost", type=usd, metavar="USD", help="never spend more than this (fal default: $25)")
+    p.add_argument("--force", action="store_true", help="submit even when an identical ok run is in the store")
+    p.add_argument("--timeout", type=float, metavar="S", help="per-request timeout; cancels at fal and logs failed")
+    add_no_progress(p)
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kling_lab.runner.api import execute, make_runner
+    from kling_lab.sweep import Sweep
+
+    sweep = Sweep.from_yaml(args.file)  # bad input fails here: nothing started
+    runner = make_runner(
+        args.backend,
+        args.store,
+        concurrency=args.concurrency,
+        max_cost_usd=args.max_cost,
+        force=args.force,
+        request_timeout_s=args.timeout,
+        progress=not args.no_progress,
+    )
+    if runner.backend.name == "emulator":
+        print(f"emulator (free, placeholder videos, not Kling output): {len(sweep)} requests", file=sys.stderr)
+    return run_and_report(runner, lambda: execute(runner, sweep))
+
+
+def run_and_report(runner: Any, work: Callable[[], Awaitable[Any]]) -> int:
+    """Run ``work`` to its end, print the summary; exit 0 (all ok), 1 (something left) or 130 (Ctrl-C)."""
+    from kling_lab.util.loop_thread import run_sync
+
+    try:
+        result = run_sync(work)
+    except KeyboardInterrupt:
+        if runner.last_result is not None:
+            print(runner.last_result.summary(), file=sys.stderr)
+        print(
+            "kling-lab: interrupted; in-flight requests were cancelled at fal. `kling-lab resume` collects anything left.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    print(result.summary())
+    incomplete = result.count("failed") + result.count("skipped_budget") + result.count("cancelled") + result.pending
+    return EXIT_INCOMPLETE if incomplete else EXIT_OK
