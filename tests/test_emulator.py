@@ -31,8 +31,9 @@ from kling_lab.backends.emulator import (
     external_emulator,
     render_placeholder,
 )
+from kling_lab.backends.emulator.kling import KlingTextToVideo
+from kling_lab.backends.emulator.queue import job_key
 from kling_lab.backends.emulator.render import output_size
-from kling_lab.backends.emulator.server import input_sha256, job_key
 from kling_lab.errors import BackendConfigError
 from kling_lab.request import ENDPOINT, KlingRequest
 
@@ -307,7 +308,7 @@ def test_fal_client_absorbs_429_and_drops_but_not_500_or_503(emulator: EmulatorS
 
 def test_a_lost_submit_response_makes_fal_client_create_a_duplicate(emulator: EmulatorServer) -> None:
     arguments = {"prompt": "lost response"}
-    key = input_sha256(KlingRequest(**arguments))
+    key = KlingTextToVideo().input_hash(KlingRequest(**arguments))
     seed = next(
         s
         for s in range(1000)
@@ -346,7 +347,7 @@ def test_counts_submissions_by_input_and_fingerprint(emulator: EmulatorServer) -
     run(scenario)
     stats = emulator.stats()
     assert stats["submissions"] == 4
-    assert stats["submissions_by_input"][input_sha256(KlingRequest(**arguments))] == 3
+    assert stats["submissions_by_input"][KlingTextToVideo().input_hash(KlingRequest(**arguments))] == 3
     assert stats["submissions_by_fingerprint"] == {"fp-1": 2, "fp-2": 1}
     stats["submissions_by_fingerprint"]["fp-1"] = 99  # a copy, not the live counters
     assert emulator.stats()["submissions_by_fingerprint"]["fp-1"] == 2

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_valid
 
 Call = Literal["submit", "status", "result", "cancel", "download"]
 HttpFault = Literal["drop", "429", "500", "503"]
-CALLS: frozenset[str] = frozenset({"submit", "status", "result", "cancel", "download"})
+CALLS: frozenset[Call] = frozenset({"submit", "status", "result", "cancel", "download"})
 HTTP_FAULTS: tuple[HttpFault, ...] = ("drop", "429", "500", "503")
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]

@@ -1,0 +1,260 @@
+"""The emulator's aiohttp application: fal's queue API over a :class:`JobQueue`, plus its own routes.
+
+Routes (:meth:`EmulatorApp.routes` is the whole table):
+
+- ``POST /{endpoint_id}`` per served endpoint: submit (401 without ``Authorization: Key …``,
+  422 in fal's ``{"detail": [...]}`` shape for invalid input);
+- ``GET …/requests/{id}/status``, ``GET …/requests/{id}``, ``PUT …/requests/{id}/cancel`` under each
+  endpoint's app prefix (``owner/alias``, what fal_client uses) and under its full id;
+- ``GET /_emulator/files/{id}/{name}``: a job's output files (the video URLs), with Range support;
+- ``GET /_emulator/stats``, ``GET|POST /_emulator/config``, ``POST /_emulator/reset``: control.
+
+Every response carries ``X-Kling-Lab-Emulator: 1``. Every request's ``Authorization`` header is
+counted and kept only as a SHA-256 digest (``stats()["authorization"]``).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from kling_lab.backends.emulator.config import EmulatorConfig
+from kling_lab.backends.emulator.endpoints import ModelEndpoint, Workshop
+from kling_lab.backends.emulator.faults import Faults
+from kling_lab.backends.emulator.queue import CANCELLED_MESSAGE, Job, JobQueue
+from kling_lab.backends.emulator.responses import drop, json_response, truncated, validation_detail
+from kling_lab.backends.fal import FINGERPRINT_HEADER
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JobHandler = Callable[[web.Request, Job], Awaitable[web.StreamResponse]]
+MAX_BODY_BYTES = 1024**2
+
+
+class EmulatorApp:
+    """Handlers and route table over a queue, a workshop and the served endpoints."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        shop: Workshop,
+        endpoints: Iterable[ModelEndpoint[Any]],
+        base_url: Callable[[], str],
+    ) -> None:
+        self.queue, self.shop = queue, shop
+        self.endpoints = {endpoint.endpoint_id: endpoint for endpoint in endpoints}
+        self.faults = Faults(queue)
+        self._base_url = base_url
+
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware()], client_max_size=MAX_BODY_BYTES)
+        app.on_response_prepare.append(_mark_emulator)
+        app.router.add_routes(self.routes())
+        return app
+
+    def routes(self) -> list[web.RouteDef]:
+        """The route table: submit per endpoint, the request routes per prefix, the emulator's own."""
+        table = [web.post(f"/{e.endpoint_id}", self._submit_to(e)) for e in self.endpoints.values()]
+        prefixes = dict.fromkeys(p for e in self.endpoints.values() for p in (e.app_prefix, e.endpoint_id))
+        for prefix in prefixes:
+            base = f"/{prefix}/requests/{{request_id}}"
+            table += [
+                web.get(f"{base}/status", self._on_job("status", self._status)),
+                web.get(base, self._on_job("result", self._result)),
+                web.put(f"{base}/cancel", self._on_job("cancel", self._cancel)),
+            ]
+        return [
+            *table,
+            web.get("/_emulator/files/{request_id}/{name}", self._file),
+            web.get("/_emulator/stats", self._stats),
+            web.get("/_emulator/config", self._get_config),
+            web.post("/_emulator/config", self._post_config),
+            web.post("/_emulator/reset", self._reset),
+        ]
+
+    # -- fal's queue API -----------------------------------------------------------------------
+    def _submit_to(self, endpoint: ModelEndpoint[Any]) -> Handler:
+        async def submit(http: web.Request) -> web.StreamResponse:
+            return await self._submit(http, endpoint)
+
+        return submit
+
+    async def _submit(self, http: web.Request, endpoint: ModelEndpoint[Any]) -> web.StreamResponse:
+        if not _authorized(http):
+            return _unauthorized()
+        try:
+            body = await http.json()
+        except ValueError:
+            return json_response(
+                {"detail": [{"loc": ["body"], "msg": "Invalid JSON body", "type": "json_invalid"}]}, 422
+            )
+        try:
+            value = endpoint.parse(body)
+        except ValidationError as exc:
+            return json_response({"detail": validation_detail(exc)}, 422)
+        self.queue.counters.calls["submit"] += 1
+        input_hash = endpoint.input_hash(value)
+        if (fault := self.faults.infra(http, "submit", input_hash)) is not None:
+            return fault
+
+        async def work(job: Job) -> Any:
+            return await endpoint.run(job, self.shop)
+
+        job = self.queue.submit(
+            endpoint.endpoint_id,
+            value,
+            work,
+            input_hash=input_hash,
+            cost_usd=endpoint.cost_usd(value),
+            fingerprint=http.headers.get(FINGERPRINT_HEADER),
+            notes=endpoint.notes,
+        )
+        if self.faults.lost_submit(job):
+            return drop(http)
+        answer = {"request_id": job.request_id, **self._urls(job), "queue_position": self.queue.position(job)}
+        return json_response(answer, 200, job.request_id)
+
+    def _on_job(self, call: str, handle: JobHandler) -> Handler:
+        """``handle`` behind the preamble every request route shares: key, counting, faults, 404."""
+
+        async def handler(http: web.Request) -> web.StreamResponse:
+            if not _authorized(http):
+                return _unauthorized()
+            self.queue.counters.calls[call] += 1
+            request_id = http.match_info["request_id"]
+            job = self.queue.get(request_id)
+            if (fault := self.faults.infra(http, call, job.key if job else request_id, request_id)) is not None:
+                return fault
+            if job is None:
+                body = {"status": "NOT_FOUND"} if call == "cancel" else {"detail": f"Request {request_id} not found"}
+                return json_response(body, 404, request_id)
+            return await handle(http, job)
+
+        return handler
+
+    async def _status(self, http: web.Request, job: Job) -> web.StreamResponse:
+        with_logs = http.query.get("logs", "").lower() in ("1", "true", "yes")
+        logs = [dict(line) for line in job.logs] if with_logs else None
+        body: dict[str, Any] = {"request_id": job.request_id, "response_url": self._urls(job)["response_url"]}
+        if job.state == "queued":
+            body.update(status="IN_QUEUE", queue_position=self.queue.position(job), logs=None)
+        elif job.state == "in_progress":
+            body.update(status="IN_PROGRESS", logs=logs)
+        else:
+            seconds = job.inference_time()
+            metrics = {} if seconds is None else {"inference_time": round(seconds, 4)}
+            body.update(status="COMPLETED", logs=logs, metrics=metrics, error=job.error, error_type=job.error_type)
+        return json_response(body, 200, job.request_id)
+
+    async def _result(self, http: web.Request, job: Job) -> web.StreamResponse:
+        request_id = job.request_id
+        if not job.done:
+            return json_response({"detail": "Request is still in progress"}, 400, request_id)
+        if job.expired(self.queue.config.result_ttl_s):
+            return json_response({"detail": "Request result expired"}, 410, request_id)
+        if job.state == "cancelled":
+            return json_response({"detail": CANCELLED_MESSAGE, "error_type": "request_cancelled"}, 400, request_id)
+        endpoint = self.endpoints[job.endpoint]
+        if job.error_type == "content_policy_violation":
+            detail = [{"loc": ["body", endpoint.policy_field], "msg": job.error, "type": "content_policy_violation"}]
+            return json_response({"detail": detail}, 422, request_id, {"X-Fal-Error-Type": "content_policy_violation"})
+        if job.state == "failed":
+            return json_response({"detail": job.error, "error_type": job.error_type}, 500, request_id)
+        base = f"{self._base_url()}/_emulator/files/{request_id}"
+        return json_response(endpoint.output(job, lambda name: f"{base}/{name}"), 200, request_id)
+
+    async def _cancel(self, http: web.Request, job: Job) -> web.StreamResponse:
+        if job.done:
+            return json_response({"status": "ALREADY_COMPLETED"}, 400, job.request_id)
+        self.queue.cancel(job)
+        return json_response({"status": "CANCELLATION_REQUESTED"}, 202, job.request_id)
+
+    def _urls(self, job: Job) -> dict[str, str]:
+        base = f"{self._base_url()}/{self.endpoints[job.endpoint].app_prefix}/requests/{job.request_id}"
+        return {"response_url": base, "status_url": f"{base}/status", "cancel_url": f"{base}/cancel"}
+
+    # -- output files ----------------------------------------------------------------------------
+    async def _file(self, http: web.Request) -> web.StreamResponse:
+        request_id, name = http.match_info["request_id"], http.match_info["name"]
+        job = self.queue.get(request_id)
+        path = job.files.get(name) if job is not None and job.state == "ok" else None
+        if job is None or path is None:
+            return json_response({"detail": "File not found"}, 404, request_id)
+        if job.expired(self.queue.config.result_ttl_s):
+            return json_response({"detail": "File expired"}, 410, request_id)
+        headers = {"Content-Type": mimetypes.guess_type(name)[0] or "application/octet-stream"}
+        if http.method == "HEAD":
+            return web.FileResponse(path, headers=headers)
+        downloads = self.queue.counters.downloads
+        downloads[request_id] += 1
+        if (fault := self.faults.infra(http, "download", job.key, request_id)) is not None:
+            return fault
+        headers["x-fal-request-id"] = request_id
+        if self.faults.truncated_video(job, downloads[request_id] - 1):
+            return await truncated(http, path, headers)
+        return web.FileResponse(path, headers=headers)
+
+    # -- control ---------------------------------------------------------------------------------
+    async def _stats(self, http: web.Request) -> web.StreamResponse:
+        return json_response(self.queue.stats(), 200)
+
+    async def _get_config(self, http: web.Request) -> web.StreamResponse:
+        return json_response(self.queue.config.model_dump(mode="json"), 200)
+
+    async def _post_config(self, http: web.Request) -> web.StreamResponse:
+        """Body: a JSON object of changes to the current config. Answers the new config."""
+        config = await _config_from_body(http, self.queue.config)
+        if isinstance(config, web.Response):
+            return config
+        return json_response(self.queue.configure(config).model_dump(mode="json"), 200)
+
+    async def _reset(self, http: web.Request) -> web.StreamResponse:
+        """Body (optional): a JSON object of config fields replacing the config (unset = defaults)."""
+        config = await _config_from_body(http, EmulatorConfig()) if await http.read() else None
+        if isinstance(config, web.Response):
+            return config
+        self.queue.reset(config)
+        return json_response(self.queue.stats(), 200)
+
+    def _middleware(self) -> Any:
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            """Count the Authorization header (as a digest); router errors (404, 405, 413) as fal-style JSON."""
+            if (authorization := request.headers.get("Authorization")) is not None:
+                self.queue.counters.record_authorization(authorization)
+            try:
+                return await handler(request)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                return json_response({"detail": f"{exc.reason}: {request.method} {request.path}"}, exc.status)
+
+        return middleware
+
+
+def _authorized(http: web.Request) -> bool:
+    """fal's ``Authorization: Key …`` header is present (its value is never logged or kept)."""
+    value = http.headers.get("Authorization", "")
+    return value.startswith("Key ") and len(value) > len("Key ")
+
+
+def _unauthorized() -> web.Response:
+    return json_response({"detail": "Missing or malformed Authorization header (expected 'Key <FAL_KEY>')"}, 401)
+
+
+async def _config_from_body(http: web.Request, base: EmulatorConfig) -> EmulatorConfig | web.Response:
+    """``base`` updated with the JSON object in the body, or a 422 response."""
+    try:
+        changes = await http.json()
+        return EmulatorConfig.model_validate({**base.model_dump(), **changes})
+    except ValidationError as exc:
+        return json_response({"detail": validation_detail(exc)}, 422)
+    except (ValueError, TypeError):
+        return json_response({"detail": "expected a JSON object of EmulatorConfig fields"}, 422)
+
+
+async def _mark_emulator(http: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Kling-Lab-Emulator"] = "1"
