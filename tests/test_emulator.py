@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import os
 import shlex
@@ -21,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 from fal_client.client import AsyncRequestHandle, Completed, FalClientHTTPError, InProgress, Queued
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kling_lab.backends.emulator import (
     EMULATOR_ENV,
@@ -31,8 +32,9 @@ from kling_lab.backends.emulator import (
     external_emulator,
     render_placeholder,
 )
+from kling_lab.backends.emulator.endpoints import ModelEndpoint, Workshop
 from kling_lab.backends.emulator.kling import KlingTextToVideo
-from kling_lab.backends.emulator.queue import job_key
+from kling_lab.backends.emulator.queue import Job, JobFailed, job_key
 from kling_lab.backends.emulator.render import output_size
 from kling_lab.errors import BackendConfigError
 from kling_lab.request import ENDPOINT, KlingRequest
@@ -366,6 +368,67 @@ def test_admin_routes_read_and_steer_the_server(emulator: EmulatorServer) -> Non
     assert emulator.config.rate_429 == 0.0 and emulator.config.render_scale == 0.25
     with pytest.raises(ValidationError):
         emulator.configure(concurrency=0)
+
+
+def test_authorization_headers_are_counted_as_digests_never_kept(emulator: EmulatorServer) -> None:
+    call(emulator, "POST", f"/{ENDPOINT}", json={"prompt": "a cat"}, headers={"Authorization": "Key one"})
+    for _ in range(2):
+        call(emulator, "GET", f"{REQUESTS}/nope/status", headers={"Authorization": "Key two"})
+    assert call(emulator, "GET", f"{REQUESTS}/nope", headers={"Authorization": "Bearer x"}).status_code == 401
+    call(emulator, "GET", "/_emulator/config")  # no header: not counted
+    response = call(emulator, "GET", "/_emulator/stats")
+    digests = sorted(hashlib.sha256(value.encode()).hexdigest() for value in ("Key one", "Key two", "Bearer x"))
+    assert response.json()["authorization"] == {"requests": 4, "sha256": digests}
+    assert "Key one" not in response.text and "Bearer" not in response.text
+    assert emulator.stats()["authorization"] == response.json()["authorization"]
+
+
+class EchoInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+
+
+class Echo(ModelEndpoint[EchoInput]):
+    """A second model endpoint: what a registry entry adds to the emulator."""
+
+    endpoint_id = "fal-ai/echo/v1/loud"
+    input_model = EchoInput
+    notes = ("echo endpoint",)
+
+    def cost_usd(self, value: EchoInput) -> float:
+        return 0.01
+
+    async def run(self, job: Job, shop: Workshop) -> str:
+        if job.input.text == "fail":
+            raise JobFailed("cannot echo that", "downstream_service_error")
+        return job.input.text.upper()
+
+    def output(self, job: Job, file_url: Callable[[str], str]) -> dict[str, Any]:
+        return {"text": job.result}
+
+
+def test_another_endpoint_is_one_subclass_more(emulator: EmulatorServer) -> None:
+    with EmulatorServer(EmulatorConfig(queue_delay_s=0, service_time_s=0), endpoints=[Echo()]) as server:
+        with httpx.Client(base_url=server.base_url, headers=AUTH) as http:
+            assert http.post("/fal-ai/echo/v1/loud", json={"txt": "hi"}).json()["detail"][0]["loc"] == ["body", "text"]
+            submitted = http.post("/fal-ai/echo/v1/loud", json={"text": "hi"}).json()
+            assert submitted["status_url"] == f"{server.base_url}/fal-ai/echo/requests/{submitted['request_id']}/status"
+            deadline = time.monotonic() + 10
+            while (status := http.get(submitted["status_url"], params={"logs": 1}).json())["status"] != "COMPLETED":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert status["logs"][0]["message"] == "echo endpoint"
+            assert http.get(submitted["response_url"]).json() == {"text": "HI"}
+            failed = http.post("/fal-ai/echo/v1/loud", json={"text": "fail"}).json()["request_id"]
+            while http.get(f"/fal-ai/echo/requests/{failed}/status").json()["status"] != "COMPLETED":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            response = http.get(f"/fal-ai/echo/v1/loud/requests/{failed}")
+            assert response.status_code == 500 and response.json()["error_type"] == "downstream_service_error"
+            assert http.post(f"/{ENDPOINT}", json={"prompt": "a cat"}).status_code == 404  # only what it serves
+        stats = server.stats()
+        assert stats["submissions"] == 2 and stats["billed_usd"] == pytest.approx(0.01)
+    assert emulator.stats()["submissions"] == 0  # a server of its own
 
 
 def test_ensure_emulator_is_process_wide(emulator_session: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:

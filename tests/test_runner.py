@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 import av
 import pytest
 
+from kling_lab.backends.emulator.backend import PLACEHOLDER_KEY
 from kling_lab.runner.api import make_runner, run
 from kling_lab.store.run_store import RunStore, load_runs
 from kling_lab.sweep import Sweep
@@ -200,3 +202,14 @@ def test_every_request_id_ever_seen_is_journaled_or_logged(emulator, tmp_path):
     run(small_sweep(3, name="ids"), store=tmp_path, progress=False)
     assert RunStore(tmp_path).load()["request_id"].nunique() == 3
     assert not list((tmp_path / "journal").glob("*.jsonl")), "a finished run leaves no pending journal"
+
+
+def test_the_users_fal_key_never_reaches_the_emulator(emulator, tmp_path, monkeypatch):
+    secret = "fal-user-key-id:fal-user-key-secret"
+    monkeypatch.setenv("FAL_KEY", secret)
+    result = run(small_sweep(2, name="keyed"), store=tmp_path, progress=False)
+    assert result.count("ok") == 2
+    seen = emulator.stats()["authorization"]
+    assert seen["requests"] >= 2 * 3  # at least submit, status and result per request
+    assert seen["sha256"] == [hashlib.sha256(f"Key {PLACEHOLDER_KEY}".encode()).hexdigest()]
+    assert hashlib.sha256(f"Key {secret}".encode()).hexdigest() not in seen["sha256"]

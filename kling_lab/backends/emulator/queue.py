@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -206,9 +207,7 @@ class JobQueue:
         if job.state == "queued":
             self._queue.remove(job)
         elif job.task is not None:
-            job.task.cancel()
-            self._running.discard(job)
-            self._kick()
+            job.task.cancel()  # its slot frees when the task ends (see _start_ready_jobs)
         job.finish("cancelled", error=CANCELLED_MESSAGE, error_type="request_cancelled")
         self.counters.cancels += 1
 
@@ -264,7 +263,12 @@ class JobQueue:
             # must not look for the job in the queue it has just left.
             head.state, head.started = "in_progress", time.monotonic()
             head.task = asyncio.get_running_loop().create_task(self._run(head))
+            head.task.add_done_callback(partial(self._free_slot, head))  # also when cancelled before it ran
         return None
+
+    def _free_slot(self, job: Job, task: asyncio.Task[None]) -> None:
+        self._running.discard(job)
+        self._kick()
 
     async def _run(self, job: Job) -> None:
         assert job.started is not None
@@ -280,9 +284,6 @@ class JobQueue:
             job.finish("failed", error=exc.message, error_type=exc.error_type)
         except Exception as exc:  # noqa: BLE001 - a crashed work is the model's 500, as at fal
             job.finish("failed", error=f"{type(exc).__name__}: {exc}", error_type="internal_server_error")
-        finally:
-            self._running.discard(job)
-            self._kick()
 
     def _drop_jobs(self) -> None:
         for job in self._jobs.values():
