@@ -1,4 +1,4 @@
-"""A local HTTPS stand-in for fal's queue API for Kling 2.0 Master text-to-video.
+"""A local HTTPS stand-in for fal's queue API (Kling 2.0 Master text-to-video by default).
 
 Start one with :func:`ensure_emulator` (process-wide, sets the environment so
 fal_client uses it) or :class:`EmulatorServer` (explicit lifecycle).
