@@ -16,7 +16,8 @@ from kling_lab.errors import (
 from kling_lab.notebooks.grid import run_grid
 from kling_lab.request import ENDPOINT, KlingRequest
 from kling_lab.runner.api import resume, resume_async, run, run_async
-from kling_lab.runner.orchestrator import Runner, RunOptions, RunResult
+from kling_lab.runner.options import RunOptions, RunResult
+from kling_lab.runner.orchestrator import Runner
 from kling_lab.stats.effect import Effect, effect
 from kling_lab.store.backfill import backfill
 from kling_lab.store.query import query

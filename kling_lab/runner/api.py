@@ -16,7 +16,8 @@ from kling_lab.backends import Backend, get_backend
 from kling_lab.errors import BackendConfigError
 from kling_lab.media.hook import default_media_hook
 from kling_lab.runner.notebook_env import with_notebook_defaults
-from kling_lab.runner.orchestrator import Runner, RunOptions, RunResult
+from kling_lab.runner.options import RunOptions, RunResult
+from kling_lab.runner.orchestrator import Runner
 from kling_lab.store.run_store import RunStore
 from kling_lab.sweep import Sweep
 from kling_lab.util.loop_thread import run_sync

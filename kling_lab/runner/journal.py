@@ -140,6 +140,8 @@ class Journal:
         for path in self.files():
             for ev in self._events(path):
                 rid = ev.get("request_id")
+                if not isinstance(rid, str):  # every event names its request; skip a malformed line
+                    continue
                 kind = ev.get("event")
                 if kind == "submitted":
                     submitted[rid] = PendingRequest(

@@ -1,0 +1,48 @@
+"""Cancelling a request at fal: on timeout, and on interrupt (cleanup that must run to its end)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+from kling_lab.backends.base import Backend, Completed
+from kling_lab.errors import BackendError
+
+log = logging.getLogger("kling_lab.runner")
+
+CANCEL_TIMEOUT_S = 15.0
+
+
+async def uninterruptible(coro: Awaitable[None]) -> None:
+    """Run cleanup to the end even if cancelled again meanwhile (it protects money)."""
+    task = asyncio.ensure_future(coro)
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            continue
+
+
+async def cancel_quietly(backend: Backend, request_id: str) -> str:
+    """``backend.cancel``'s answer, or "failed" (logged) if the call itself failed."""
+    try:
+        return await asyncio.wait_for(backend.cancel(request_id), timeout=CANCEL_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cancel of %s failed: %s", request_id, exc)
+        return "failed"
+
+
+async def confirm_cancel(backend: Backend, request_id: str, poll_interval_s: float, timeout_s: float = 3.0) -> str:
+    """Poll briefly after a cancel: "cancelled", "completed" (it finished anyway) or "requested"."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        try:
+            status = await backend.status(request_id)
+        except BackendError:
+            break
+        if isinstance(status, Completed):
+            return "cancelled" if (status.error or status.error_type) else "completed"
+        await asyncio.sleep(min(0.2, poll_interval_s))
+    return "requested"

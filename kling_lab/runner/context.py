@@ -1,0 +1,57 @@
+"""What every job of one run shares: the backend, the store, the money and the writers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+
+import httpx
+
+from kling_lab.backends.base import Backend
+from kling_lab.runner.budget import Budget
+from kling_lab.runner.events import EventBus
+from kling_lab.runner.journal import Journal
+from kling_lab.runner.options import RunOptions
+from kling_lab.runner.row_writer import RowWriter
+from kling_lab.store.run_store import RunStore
+
+
+@dataclass
+class RunContext:
+    """The shared parts of a run; jobs (:mod:`kling_lab.runner.job`) take their turn with them."""
+
+    backend: Backend
+    store: RunStore
+    options: RunOptions
+    journal: Journal
+    budget: Budget
+    writer: RowWriter
+    events: EventBus
+    slots: asyncio.Semaphore  # requests in flight at fal (``concurrency``)
+    downloads: asyncio.Semaphore  # videos downloading at once
+    rng: random.Random = field(default_factory=random.Random)
+    submitted: int = 0  # new requests fal accepted (each one paid unless it fails)
+    pending_left: int = 0  # requests left in the journal for a later resume
+    _http: httpx.AsyncClient | None = None
+
+    @property
+    def poll_interval_s(self) -> float:
+        if self.options.poll_interval_s:
+            return self.options.poll_interval_s
+        return float(getattr(self.backend, "poll_interval_s", 2.0))
+
+    def claim_key(self, fingerprint: str) -> str:
+        """The claim (see :mod:`kling_lab.runner.claims`) that guards submitting ``fingerprint``."""
+        return f"{self.backend.name}-{fingerprint}"
+
+    def http(self) -> httpx.AsyncClient:
+        """The run's client for video downloads (opened on first use)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(follow_redirects=True)
+        return self._http
+
+    async def close_http(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
