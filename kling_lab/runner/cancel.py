@@ -46,3 +46,22 @@ async def confirm_cancel(backend: Backend, request_id: str, poll_interval_s: flo
             return "cancelled" if (status.error or status.error_type) else "completed"
         await asyncio.sleep(min(0.2, poll_interval_s))
     return "requested"
+
+
+async def cancel_on_interrupt(backend: Backend, request_id: str, poll_interval_s: float) -> str | None:
+    """Cancel an interrupted request at fal: the note for its ``cancelled`` row, or None when
+    fal says it finished anyway (it is billed: it stays in the journal for a resume)."""
+    try:
+        answer = await asyncio.wait_for(backend.cancel(request_id), timeout=CANCEL_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001
+        return f"interrupted; the cancel call failed ({exc}): fal may still run and bill it"
+    if answer == "requested":
+        answer = await confirm_cancel(backend, request_id, poll_interval_s)
+    if answer == "completed":
+        return None
+    return {
+        "cancelled": "interrupted by the user; cancelled at fal",
+        "requested": "interrupted by the user; cancellation requested at fal (a runner already "
+        "working may still finish it)",
+        "unknown": "interrupted by the user; fal no longer knows this request",
+    }[answer]

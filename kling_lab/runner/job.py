@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -27,7 +28,7 @@ from kling_lab.backends.base import Completed, InProgress, Queued, Status
 from kling_lab.errors import BackendError, DownloadError
 from kling_lab.media.download import Downloaded, download
 from kling_lab.request import KlingRequest
-from kling_lab.runner.cancel import CANCEL_TIMEOUT_S, cancel_quietly, confirm_cancel, uninterruptible
+from kling_lab.runner.cancel import cancel_on_interrupt, cancel_quietly, uninterruptible
 from kling_lab.runner.context import RunContext
 from kling_lab.runner.events import TERMINAL_STATES, JobState
 from kling_lab.runner.journal import PendingRequest
@@ -46,36 +47,32 @@ class _TimedOut(Exception):
     """The request's ``request_timeout_s`` passed."""
 
 
+@dataclass(eq=False)
 class Job:
     """One request on its way to its row (``row`` holds the columns known so far)."""
 
-    def __init__(
-        self,
-        ctx: RunContext,
-        request: KlingRequest,
-        fingerprint: str,
-        repeat: int,
-        meta: Mapping[str, Any],
-        reattach: PendingRequest | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self.request = request
-        self.fingerprint = fingerprint
-        self.repeat = repeat
-        self.meta = dict(meta)
-        self.reattach = reattach
-        self.cache_source: Mapping[str, Any] | None = None  # an earlier ok row to reuse
-        self.request_id: str | None = None
-        self.reserved = 0.0
-        self.ended = False  # its terminal event was emitted
-        self._shown: tuple[str, int | None] | None = None
+    ctx: RunContext
+    request: KlingRequest
+    fingerprint: str
+    repeat: int
+    meta: dict[str, Any]
+    reattach: PendingRequest | None = None
+    cache_source: Mapping[str, Any] | None = None  # an earlier ok row to reuse instead
+    request_id: str | None = None
+    reserved: float = 0.0  # budget reserved for it, until its row settles it
+    ended: bool = False  # its terminal event was emitted
+    _shown: tuple[str, int | None] | None = None  # the last state (and queue position) emitted
+    row: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        backend = self.ctx.backend
         self.row = base_row(
-            request=request,
-            fingerprint=fingerprint,
-            repeat=repeat,
+            request=self.request,
+            fingerprint=self.fingerprint,
+            repeat=self.repeat,
             sweep_meta=self.meta,
-            backend=ctx.backend.name,
-            endpoint=ctx.backend.endpoint,
+            backend=backend.name,
+            endpoint=backend.endpoint,
         )
 
     def twin(self, reattach: PendingRequest) -> Job:
@@ -120,11 +117,7 @@ class Job:
             self.emit("left_pending", message=str(exc))
         except asyncio.CancelledError:
             if self.request_id is not None and "status" not in self.row:
-                if self.row.get("completed_at") is not None:
-                    self.ctx.pending_left += 1  # generated and billed: a resume downloads it, nothing is lost
-                    self.emit("left_pending", message="interrupted after fal finished it; a resume collects it")
-                else:
-                    await uninterruptible(self._cancel_in_flight())
+                await uninterruptible(self._stop_in_flight())
             raise
 
     def log_cache_hit(self, source: Mapping[str, Any]) -> None:
@@ -264,31 +257,18 @@ class Job:
         self.row["video_url"] = url
         async with ctx.downloads:
             self.emit("downloading")
-            fetched = await self._download(url)
-        if fetched is None:
-            return
+            try:
+                fetched = await retry(lambda: _fetch(ctx, url), ctx.options.download_policy, rng=ctx.rng)
+            except DownloadError as exc:  # fal generated (and billed) the clip; only our copy failed
+                kind = "bad_video" if exc.error_type in ("truncated", "bad_video") else exc.error_type
+                await self._fail(kind, str(exc), charged=True)
+                return
         rel = ctx.store.ingest_video(fetched.path, fetched.sha256)
         facts = dict(video_path=rel, video_sha256=fetched.sha256, video_bytes=fetched.bytes, download_s=fetched.seconds)
         self.row.update(facts)
         timings = ("started_at", "completed_at", "queue_s", "inference_s", "total_s")
         ctx.journal.downloaded(request_id=request_id, **facts, video_url=url, **{k: self.row.get(k) for k in timings})
         await self._succeed(ctx.store.video_file(rel))
-
-    async def _download(self, url: str) -> Downloaded | None:
-        ctx = self.ctx
-        try:
-            return await retry(
-                lambda: download(
-                    ctx.http(), url, ctx.store.new_tmp_path(".mp4"), max_bytes=ctx.options.max_video_bytes
-                ),
-                ctx.options.download_policy,
-                rng=ctx.rng,
-            )
-        except DownloadError as exc:
-            # fal generated (and billed) the clip; only our copy failed.
-            kind = "bad_video" if exc.error_type in ("truncated", "bad_video") else exc.error_type
-            await self._fail(kind, str(exc), charged=True)
-            return None
 
     # -- endings ---------------------------------------------------------------------------
     async def _succeed(self, media_path: Path) -> None:
@@ -316,30 +296,23 @@ class Job:
             self.reserved = 0.0
         self.emit(row["status"], row=MappingProxyType(row), message=row.get("error"))
 
-    async def _cancel_in_flight(self) -> None:
-        """On interrupt: cancel at fal and log ``cancelled`` — unless fal says it already finished
+    async def _stop_in_flight(self) -> None:
+        """On interrupt: cancel at fal and log ``cancelled`` — unless fal finished it already
         (then it is billed: leave it in the journal so a resume collects the paid result)."""
-        backend, request_id = self.ctx.backend, self.request_id
-        assert request_id is not None
-        try:
-            answer = await asyncio.wait_for(backend.cancel(request_id), timeout=CANCEL_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001
-            note = f"interrupted; the cancel call failed ({exc}): fal may still run and bill it"
-            await self._fail("interrupted", note, status="cancelled")
-            return
-        if answer == "requested":
-            answer = await confirm_cancel(backend, request_id, self.ctx.poll_interval_s)
-        if answer == "completed":
+        note = None
+        if self.row.get("completed_at") is None:
+            assert self.request_id is not None
+            note = await cancel_on_interrupt(self.ctx.backend, self.request_id, self.ctx.poll_interval_s)
+        if note is None:
             self.ctx.pending_left += 1
             self.emit("left_pending", message="interrupted after fal finished it; a resume collects it")
-            return
-        note = {
-            "cancelled": "interrupted by the user; cancelled at fal",
-            "requested": "interrupted by the user; cancellation requested at fal (a runner already "
-            "working may still finish it)",
-            "unknown": "interrupted by the user; fal no longer knows this request",
-        }[answer]
-        await self._fail("interrupted", note, status="cancelled")
+        else:
+            await self._fail("interrupted", note, status="cancelled")
+
+
+def _fetch(ctx: RunContext, url: str) -> Awaitable[Downloaded]:
+    """One download attempt of the video at ``url`` (a fresh temporary file each time)."""
+    return download(ctx.http(), url, ctx.store.new_tmp_path(".mp4"), max_bytes=ctx.options.max_video_bytes)
 
 
 def record_timings(row: dict[str, Any], status: Completed) -> None:

@@ -119,7 +119,7 @@ class Runner:
                 log.warning("request %s is being collected by running process %s; skipped", p.request_id, p.owner_pid)
                 continue
             request = KlingRequest.parse(p.input)
-            jobs.append(Job(self.ctx, request, p.fingerprint, int(p.sweep.get("repeat", 0)), p.sweep, reattach=p))
+            jobs.append(Job(self.ctx, request, p.fingerprint, int(p.sweep.get("repeat", 0)), dict(p.sweep), reattach=p))
         return await self._execute(jobs, None)
 
     # -- what the store and the journal already know ---------------------------------------
