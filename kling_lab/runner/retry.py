@@ -59,12 +59,13 @@ async def retry(
     *,
     rng: random.Random | None = None,
     on_attempt: Callable[[int], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """``await call()``; after a transient error sleep the backoff and call again.
 
     ``on_attempt(n)`` is told each attempt's number before it starts (the row's ``attempts``
-    column). Errors not in ``policy.retry_on``, permanent errors and the error of the last
-    allowed attempt propagate unchanged."""
+    column); ``sleep`` waits between attempts. Errors not in ``policy.retry_on``, permanent
+    errors and the error of the last allowed attempt propagate unchanged."""
     attempt = 0
     while True:
         attempt += 1
@@ -75,4 +76,4 @@ async def retry(
         except Exception as exc:
             if not policy.should_retry(attempt, exc):
                 raise
-            await asyncio.sleep(policy.delay(attempt, exc, rng))
+            await sleep(policy.delay(attempt, exc, rng))
