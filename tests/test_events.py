@@ -10,6 +10,7 @@ import pytest
 
 from kling_lab.runner.api import make_runner, run
 from kling_lab.runner.events import TERMINAL_STATES, JobEvent
+from kling_lab.runner.job import Job
 from kling_lab.store.run_store import load_runs
 from kling_lab.sweep import Sweep
 
@@ -161,3 +162,28 @@ def test_progress_bar_is_an_observer_with_todays_text(emulator, tmp_path, capsys
     run(sweep_of(2, "bar"), store=tmp_path, progress=True)
     err = capsys.readouterr().err
     assert "$2.80 at fal prices, 2 ok, 0 failed" in err and "2/2" in err
+
+
+def test_a_job_tells_each_change_once_and_nothing_after_its_end(emulator, tmp_path):
+    rec = Recorder()
+    runner = make_runner("emulator", tmp_path, progress=False, observers=[rec])
+    item = sweep_of(1, "unit").items[0]
+    job = Job(runner.ctx, item.request, item.fingerprint, item.repeat, {"sweep_index": 0})
+
+    async def transitions() -> None:  # on an event loop, as in a run
+        for state, position in [("planned", None), ("queued", 2), ("queued", 2), ("queued", 1), ("running", None)]:
+            job.emit(state, queue_position=position)  # type: ignore[arg-type]
+        job.emit("running")
+        job.end_without_row(asyncio.CancelledError())
+        job.emit("ok")
+        job.end_without_row(None)
+
+    asyncio.run(transitions())
+    assert [(e.state, e.queue_position) for e in rec.events] == [
+        ("planned", None),
+        ("queued", 2),
+        ("queued", 1),
+        ("running", None),
+        ("cancelled", None),
+    ]
+    assert rec.events[-1].message == "interrupted before it was submitted" and job.ended
