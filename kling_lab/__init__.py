@@ -1,29 +1,81 @@
 """kling_lab: sweeps, run logs and comparisons for Kling 2.0 Master on fal.
 
-The public API is re-exported here; everything else is private to its module.
+The public API is re-exported here; everything else is private to its module. Names are imported
+on first use (PEP 562), so ``import kling_lab`` and the ``kling-lab`` command start in a fraction
+of a second (a Ctrl-C in the first second meets kling_lab's own handler, not an import); the
+imports under ``TYPE_CHECKING`` tell type checkers and editors what each name is.
 """
 
+import importlib as _importlib
+import typing as _typing
+
 from kling_lab._version import __version__
-from kling_lab.errors import (
-    BackendConfigError,
-    BackendError,
-    DownloadError,
-    InvalidInput,
-    InvalidRequest,
-    KlingLabError,
-    SweepFileError,
-)
-from kling_lab.notebooks.grid import run_grid
-from kling_lab.request import ENDPOINT, KlingRequest
-from kling_lab.runner.api import resume, resume_async, run, run_async
-from kling_lab.runner.options import RunOptions, RunResult
-from kling_lab.runner.orchestrator import Runner
-from kling_lab.stats.effect import Effect, effect
-from kling_lab.store.backfill import backfill
-from kling_lab.store.query import query
-from kling_lab.store.run_store import RunStore, load_runs
-from kling_lab.sweep import Estimate, Sweep, SweepItem
-from kling_lab.views import ab, compare, load_votes, plot_win_rates, report, win_rates
+
+if _typing.TYPE_CHECKING:
+    from kling_lab.errors import (
+        BackendConfigError,
+        BackendError,
+        DownloadError,
+        InvalidInput,
+        InvalidRequest,
+        KlingLabError,
+        SweepFileError,
+    )
+    from kling_lab.notebooks.grid import run_grid
+    from kling_lab.request import ENDPOINT, KlingRequest
+    from kling_lab.runner.api import resume, resume_async, run, run_async
+    from kling_lab.runner.options import RunOptions, RunResult
+    from kling_lab.runner.orchestrator import Runner
+    from kling_lab.stats.effect import Effect, effect
+    from kling_lab.store.backfill import backfill
+    from kling_lab.store.query import query
+    from kling_lab.store.run_store import RunStore, load_runs
+    from kling_lab.sweep import Estimate, Sweep, SweepItem
+    from kling_lab.views import ab, compare, load_votes, plot_win_rates, report, win_rates
+
+# public name -> the module it lives in
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "BackendConfigError",
+            "BackendError",
+            "DownloadError",
+            "InvalidInput",
+            "InvalidRequest",
+            "KlingLabError",
+            "SweepFileError",
+        ],
+        "kling_lab.errors",
+    ),
+    "run_grid": "kling_lab.notebooks.grid",
+    "ENDPOINT": "kling_lab.request",
+    "KlingRequest": "kling_lab.request",
+    **dict.fromkeys(["resume", "resume_async", "run", "run_async"], "kling_lab.runner.api"),
+    "Runner": "kling_lab.runner.orchestrator",
+    **dict.fromkeys(["RunOptions", "RunResult"], "kling_lab.runner.options"),
+    "Effect": "kling_lab.stats.effect",
+    "effect": "kling_lab.stats.effect",
+    "backfill": "kling_lab.store.backfill",
+    "query": "kling_lab.store.query",
+    "RunStore": "kling_lab.store.run_store",
+    "load_runs": "kling_lab.store.run_store",
+    **dict.fromkeys(["Estimate", "Sweep", "SweepItem"], "kling_lab.sweep"),
+    **dict.fromkeys(["ab", "compare", "load_votes", "plot_win_rates", "report", "win_rates"], "kling_lab.views"),
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'kling_lab' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(where), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
 
 __all__ = [
     "ENDPOINT",

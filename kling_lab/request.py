@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
@@ -31,6 +32,14 @@ EXTRA_SECOND_USD = Decimal("0.28")
 
 # Kling 2.0 Master serves 720p.
 OUTPUT_SIZES: dict[str, tuple[int, int]] = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}
+
+# C0 and C1 control characters except tab and newline: NUL, ESC (terminal escape sequences), BEL,
+# CR (overwrites a terminal line), DEL, CSI (0x9b)... A prompt never needs them, and a run log
+# printed to a terminal must not carry them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+# YAML 1.1 reads an unquoted 1:1 as a base-60 number: aspect ratios arrive as these integers.
+_BASE_60_ASPECTS = {1 * 60 + 1: "1:1", 16 * 60 + 9: "16:9", 9 * 60 + 16: "9:16"}
 
 _ALLOWED = {
     "prompt": f"a non-empty string of at most {MAX_PROMPT_CHARS} characters",
@@ -76,14 +85,14 @@ class KlingRequest(BaseModel):
             raise ValueError("must not be empty")
         if len(value) > MAX_PROMPT_CHARS:
             raise ValueError(f"has {len(value)} characters, more than {MAX_PROMPT_CHARS}")
-        return value
+        return _no_control_characters(value)
 
     @field_validator("negative_prompt")
     @classmethod
     def _negative_ok(cls, value: str) -> str:
         if len(value) > MAX_PROMPT_CHARS:
             raise ValueError(f"has {len(value)} characters, more than {MAX_PROMPT_CHARS}")
-        return value
+        return _no_control_characters(value)
 
     @field_validator("duration", mode="before")
     @classmethod
@@ -150,6 +159,13 @@ class KlingRequest(BaseModel):
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
+def _no_control_characters(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"contains the control character {found.group()!r} at position {found.start()}")
+    return value
+
+
 def canonical_json(value: Any) -> str:
     """One JSON text per value (sorted keys, no spaces, unescaped unicode): what fingerprints hash."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -166,8 +182,14 @@ def invalid_request_from(exc: ValidationError, data: Mapping[str, Any] | None = 
         return InvalidRequest(f"{field}: required; must be {_ALLOWED.get(field or '', 'set')}", field=field)
     got = first.get("input")
     if field in ("prompt", "negative_prompt") and isinstance(got, str):
+        if _CONTROL.search(got):  # name the character; never echo the text (it may drive a terminal)
+            return InvalidRequest(f"{field}: {first.get('ctx', {}).get('error')}; not allowed in a prompt", field=field)
         got_text = f"{len(got)} characters" if len(got) > 60 else repr(got)
     else:
         got_text = repr(got)
     allowed = _ALLOWED.get(field or "", "")
-    return InvalidRequest(f"{field}: must be {allowed}; got {got_text}", field=field)
+    hint = ""
+    if field == "aspect_ratio" and type(got) is int and got in _BASE_60_ASPECTS:
+        ratio = _BASE_60_ASPECTS[got]
+        hint = f' (YAML reads an unquoted {ratio} as the base-60 number {got}: quote it, "{ratio}")'
+    return InvalidRequest(f"{field}: must be {allowed}; got {got_text}{hint}", field=field)

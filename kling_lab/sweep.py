@@ -34,7 +34,8 @@ import yaml
 
 from kling_lab.errors import InvalidRequest, SweepFileError
 from kling_lab.request import INPUT_FIELDS, KlingRequest
-from kling_lab.sweep_file import SweepFile
+from kling_lab.sweep_file import MAX_REQUESTS, SweepFile, check_request_count, planned_requests
+from kling_lab.util.safe_yaml import YamlLimitError, load_yaml, yaml_error_line
 
 # Conservative wall-clock guesses for one Kling 2.0 Master clip on fal (queue + inference),
 # used for the worst-case time of an estimate; pass your own to ``estimate``.
@@ -89,21 +90,33 @@ class Sweep:
     # -- constructors ----------------------------------------------------------------------
     @classmethod
     def grid(
-        cls, name: str = "sweep", *, repeats: int = 1, tags: Mapping[str, Any] | None = None, **inputs: Any
+        cls,
+        name: str = "sweep",
+        *,
+        repeats: int = 1,
+        tags: Mapping[str, Any] | None = None,
+        max_requests: int | None = MAX_REQUESTS,
+        **inputs: Any,
     ) -> Sweep:
         """Cartesian product: each input may be a single value or a list of values."""
         fixed = {k: v for k, v in inputs.items() if not isinstance(v, (list, tuple))}
         axes = {k: list(v) for k, v in inputs.items() if isinstance(v, (list, tuple))}
-        return cls.build(name, fixed=fixed, grid=axes, repeats=repeats, tags=tags)
+        return cls.build(name, fixed=fixed, grid=axes, repeats=repeats, tags=tags, max_requests=max_requests)
 
     @classmethod
     def zip(
-        cls, name: str = "sweep", *, repeats: int = 1, tags: Mapping[str, Any] | None = None, **inputs: Any
+        cls,
+        name: str = "sweep",
+        *,
+        repeats: int = 1,
+        tags: Mapping[str, Any] | None = None,
+        max_requests: int | None = MAX_REQUESTS,
+        **inputs: Any,
     ) -> Sweep:
         """Element-wise: list inputs must share one length; single values apply to every row."""
         fixed = {k: v for k, v in inputs.items() if not isinstance(v, (list, tuple))}
         columns = {k: list(v) for k, v in inputs.items() if isinstance(v, (list, tuple))}
-        return cls.build(name, fixed=fixed, zip=columns, repeats=repeats, tags=tags)
+        return cls.build(name, fixed=fixed, zip=columns, repeats=repeats, tags=tags, max_requests=max_requests)
 
     @classmethod
     def from_list(
@@ -113,10 +126,11 @@ class Sweep:
         *,
         repeats: int = 1,
         tags: Mapping[str, Any] | None = None,
+        max_requests: int | None = MAX_REQUESTS,
     ) -> Sweep:
         """An explicit list of requests (mappings or KlingRequest objects)."""
         explicit = [r.arguments() if isinstance(r, KlingRequest) else dict(r) for r in requests]
-        return cls.build(name, requests=explicit, repeats=repeats, tags=tags)
+        return cls.build(name, requests=explicit, repeats=repeats, tags=tags, max_requests=max_requests)
 
     @classmethod
     def build(
@@ -130,8 +144,12 @@ class Sweep:
         repeats: int = 1,
         tags: Mapping[str, Any] | None = None,
         description: str = "",
+        max_requests: int | None = MAX_REQUESTS,
     ) -> Sweep:
-        """The general form behind every constructor (see the module docstring)."""
+        """The general form behind every constructor (see the module docstring).
+
+        A sweep that would expand to more than ``max_requests`` requests (None: no limit) is refused
+        before any request is built."""
         if not isinstance(name, str) or not name.strip():
             raise SweepFileError("name: must be a non-empty string")
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -141,11 +159,14 @@ class Sweep:
                 if key not in INPUT_FIELDS:
                     where = f"{label}." if label else ""
                     raise SweepFileError(f"{where}{key}: unknown input; allowed inputs: {', '.join(INPUT_FIELDS)}")
+        if requests is not None and not requests:
+            raise SweepFileError("requests: must list at least one request (or leave the key out)")
+        _check_axes("grid", grid)
+        _check_axes("zip", zip)
+        check_request_count(*planned_requests(grid, zip, requests, repeats), max_requests)
         grid_rows = _product(grid or {})
         zip_rows = _zip_rows(zip or {})
         explicit = [dict(r) for r in (requests or [{}])]
-        if not explicit:
-            raise SweepFileError("requests: must list at least one request")
 
         items: list[SweepItem] = []
         for base in explicit:
@@ -158,24 +179,31 @@ class Sweep:
         return cls(name=name, items=tuple(items), tags=dict(tags or {}), description=description)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> Sweep:
-        """Load a sweep file; raise :class:`SweepFileError` / :class:`InvalidRequest` naming the problem."""
+    def from_yaml(cls, path: str | Path, *, max_requests: int | None = MAX_REQUESTS) -> Sweep:
+        """Load a sweep file; raise :class:`SweepFileError` / :class:`InvalidRequest` naming the problem.
+
+        The file is read with :func:`kling_lab.util.safe_yaml.load_yaml` (no duplicate keys, bounded
+        nesting and aliases) and its request count is checked against ``max_requests`` first."""
         path = Path(path)
         if not path.is_file():
             raise SweepFileError(f"{path}: no such sweep file")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise SweepFileError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+            raise SweepFileError(f"{path}: not valid YAML ({yaml_error_line(exc)})") from None
+        except YamlLimitError as exc:
+            raise SweepFileError(f"{path}: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SweepFileError(f"{path}: cannot read the sweep file ({exc})") from None
         try:
-            return cls.from_dict(data, default_name=path.stem)
+            return cls.from_dict(data, default_name=path.stem, max_requests=max_requests)
         except InvalidRequest as exc:
             raise InvalidRequest(f"{path}: {exc}", field=exc.field) from None
         except SweepFileError as exc:
             raise SweepFileError(f"{path}: {exc}") from None
 
     @classmethod
-    def from_dict(cls, data: Any, default_name: str = "sweep") -> Sweep:
+    def from_dict(cls, data: Any, default_name: str = "sweep", *, max_requests: int | None = MAX_REQUESTS) -> Sweep:
         """Build from the mapping a sweep file holds (validated by :class:`~kling_lab.sweep_file.SweepFile`)."""
         spec = SweepFile.parse(data)
         return cls.build(
@@ -187,6 +215,7 @@ class Sweep:
             repeats=spec.repeats,
             tags=spec.tags,
             description=spec.description,
+            max_requests=max_requests,
         )
 
     # -- facts -----------------------------------------------------------------------------
@@ -237,10 +266,13 @@ class Sweep:
         )
 
 
-def _product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    for key, values in axes.items():
+def _check_axes(label: str, axes: Mapping[str, Sequence[Any]] | None) -> None:
+    for key, values in (axes or {}).items():
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise SweepFileError(f"grid.{key}: must be a non-empty list of values")
+            raise SweepFileError(f"{label}.{key}: must be a non-empty list of values")
+
+
+def _product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     keys = list(axes)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(axes[k] for k in keys))]
 
@@ -248,13 +280,12 @@ def _product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def _zip_rows(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     if not columns:
         return [{}]
-    lengths = {}
-    for key, values in columns.items():
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise SweepFileError(f"zip.{key}: must be a non-empty list of values")
-        lengths[key] = len(values)
+    lengths = {key: len(values) for key, values in columns.items()}
     if len(set(lengths.values())) > 1:
         desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
         raise SweepFileError(f"zip: lists must have the same length; got {desc}")
     keys = list(columns)
     return [dict(zip(keys, row)) for row in zip(*(columns[k] for k in keys))]
+
+
+__all__ = ["MAX_REQUESTS", "WORST_CASE_SECONDS", "Estimate", "Sweep", "SweepItem"]

@@ -8,7 +8,8 @@ input is described once. ``kling-lab schema`` prints :func:`sweep_file_schema`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sized
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
@@ -18,6 +19,38 @@ from kling_lab.request import INPUT_FIELDS, KlingRequest
 
 STRUCTURE_KEYS = ("name", "description", "grid", "zip", "requests", "repeats", "tags")
 SWEEP_KEYS = (*STRUCTURE_KEYS, *INPUT_FIELDS)
+MAX_REQUESTS = 10_000  # a sweep larger than this is refused unless the limit is raised
+
+
+def planned_requests(
+    grid: Mapping[str, Sized] | None,
+    zip: Mapping[str, Sized] | None,
+    requests: Sized | None,
+    repeats: int,
+) -> tuple[int, str]:
+    """How many requests a sweep expands to, and how (``"3 requests × 100 × 1000 grid × 2 repeats"``),
+    computed from the sizes alone: nothing is built."""
+    factors: list[tuple[int, str]] = []  # (count, how it reads)
+    if requests is not None:
+        factors.append((len(requests), f"{len(requests)} listed requests"))
+    if grid:
+        sizes = [len(values) for values in grid.values()]
+        factors.append((math.prod(sizes), " × ".join(map(str, sizes)) + " grid"))
+    if zip:
+        rows = max(len(values) for values in zip.values())
+        factors.append((rows, f"{rows} zip rows"))
+    if repeats != 1 or not factors:
+        factors.append((repeats, f"{repeats:,} repeats"))
+    return math.prod(n for n, _ in factors), " × ".join(text for _, text in factors)
+
+
+def check_request_count(count: int, how: str, limit: int | None, *, option: str = "--max-requests") -> None:
+    """Refuse ``count`` above ``limit`` with one line saying how to raise it."""
+    if limit is not None and count > limit:
+        raise SweepFileError(
+            f"this sweep expands to {count:,} requests ({how}), more than the limit of {limit:,}; "
+            f"if you mean it, raise the limit ({option} N, or max_requests=N in Python)"
+        )
 
 
 class SweepFile(BaseModel):
@@ -117,4 +150,12 @@ def sweep_file_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["STRUCTURE_KEYS", "SWEEP_KEYS", "SweepFile", "sweep_file_schema"]
+__all__ = [
+    "MAX_REQUESTS",
+    "STRUCTURE_KEYS",
+    "SWEEP_KEYS",
+    "SweepFile",
+    "check_request_count",
+    "planned_requests",
+    "sweep_file_schema",
+]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kling_lab.util.clock import MAX_TIMEOUT_S
+
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -24,6 +26,41 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
     return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0, at most a week (no nan, inf or 1e300)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds like 600; got {text!r}") from None
+    if not 0 < value <= MAX_TIMEOUT_S:  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds; got {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number 0–65535; got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0–65535; got {text!r}")
+    return value
+
+
+def max_requests(p: argparse.ArgumentParser) -> None:
+    """``--max-requests N``: refuse a sweep file that expands to more requests (checked before building)."""
+    from kling_lab.sweep_file import MAX_REQUESTS
+
+    p.add_argument(
+        "--max-requests",
+        type=positive_int,
+        default=MAX_REQUESTS,
+        metavar="N",
+        help=f"refuse a sweep of more than N requests (default {MAX_REQUESTS:,})",
+    )
 
 
 def usd(text: str) -> float:
@@ -73,6 +110,9 @@ __all__ = [
     "add_backend",
     "add_no_progress",
     "add_store",
+    "max_requests",
+    "port",
     "positive_int",
+    "seconds",
     "usd",
 ]

@@ -17,7 +17,7 @@ import json
 import os
 from typing import Any
 
-from kling_lab.cli.args import add_store
+from kling_lab.cli.args import add_store, seconds
 
 __all__ = ["add_parser", "cmd_notebooks_run", "parse_value"]
 
@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_store(r)
     r.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
-    r.add_argument("--timeout", type=float, metavar="S", help="fail a cell that runs longer than this")
+    r.add_argument("--timeout", type=seconds, metavar="S", help="fail a cell that runs longer than this")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_notebooks_run)
     return p

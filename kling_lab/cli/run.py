@@ -14,7 +14,9 @@ from kling_lab.cli.args import (
     add_backend,
     add_no_progress,
     add_store,
+    max_requests,
     positive_int,
+    seconds,
     usd,
 )
 
@@ -27,7 +29,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight at once (default 4)")
     p.add_argument("--max-cost", type=usd, metavar="USD", help="never spend more than this (fal default: $25)")
     p.add_argument("--force", action="store_true", help="submit even when an identical ok run is in the store")
-    p.add_argument("--timeout", type=float, metavar="S", help="per-request timeout; cancels at fal and logs failed")
+    p.add_argument(
+        "--timeout", type=seconds, metavar="S", help="per-request timeout in seconds; cancels at fal and logs failed"
+    )
+    max_requests(p)
     add_no_progress(p)
     p.set_defaults(func=cmd_run)
 
@@ -36,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kling_lab.runner.api import execute, make_runner
     from kling_lab.sweep import Sweep
 
-    sweep = Sweep.from_yaml(args.file)  # bad input fails here: nothing started
+    sweep = Sweep.from_yaml(args.file, max_requests=args.max_requests)  # bad input fails here: nothing started
     runner = make_runner(
         args.backend,
         args.store,

@@ -40,6 +40,7 @@ from kling_lab.errors import InvalidInput
 from kling_lab.notebooks.leaks import SecretLeakError, check_parameters, scrub_secrets
 from kling_lab.runner.notebook_env import kernel_env
 from kling_lab.store.run_store import RunStore
+from kling_lab.util.clock import check_timeout
 
 GridLike = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]] | str | os.PathLike[str] | None
 StoreLike = RunStore | str | os.PathLike[str] | None
@@ -89,12 +90,18 @@ def load_grid(grid: GridLike) -> list[dict[str, Any]]:
 def _read_yaml(path: Path) -> Any:
     import yaml
 
+    from kling_lab.util.safe_yaml import YamlLimitError, load_yaml, yaml_error_line
+
     if not path.is_file():
         raise InvalidInput(f"{path}: no such grid file")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise InvalidInput(f"{path}: not valid YAML ({yaml_error_line(exc)})") from None
+    except YamlLimitError as exc:
+        raise InvalidInput(f"{path}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: cannot read the grid file ({exc})") from None
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
@@ -155,13 +162,15 @@ def run_grid(
     template = Path(template)
     if not template.is_file():
         raise InvalidInput(f"{template}: no such notebook")
+    check_timeout(timeout_s, "timeout_s")
+    check_timeout(start_timeout_s, "start_timeout_s")
     sets = load_grid(grid)
     for params in sets:
         check_parameters(params)
     _check_template_parameters(template, sets)
+    location = _store_location(store)  # a store that cannot be used is refused before anything is written
     out = Path(out_dir) if out_dir is not None else default_out_dir(template, grid)
     out.mkdir(parents=True, exist_ok=True)
-    location = _store_location(store)
     shown = _varying(sets)
 
     records = []

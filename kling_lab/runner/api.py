@@ -53,6 +53,7 @@ def make_runner(
     options.setdefault("media_hook", default_media_hook)
     options = with_notebook_defaults(options)  # tags from a run_grid notebook, if any
     run_options = RunOptions(**options)  # validate before any backend starts
+    store = RunStore.coerce(store).require_writable()  # so is the store
     resolved = get_backend(backend, **dict(backend_options or {}))
     return Runner(resolved, store, run_options)
 

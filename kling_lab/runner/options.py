@@ -11,6 +11,7 @@ from kling_lab.media.download import MAX_VIDEO_BYTES
 from kling_lab.runner.events import RunObserver
 from kling_lab.runner.retry import Backoff, RetryPolicy
 from kling_lab.store.run_store import RunStore
+from kling_lab.util.clock import check_timeout
 
 
 @dataclass
@@ -47,6 +48,7 @@ class RunOptions:
                 raise ValueError(f"{name} must be {kind}; got {value!r}")
         if self.max_cost_usd is not None and not self.max_cost_usd >= 0:
             raise ValueError(f"max_cost_usd must be >= 0; got {self.max_cost_usd!r}")
+        self.request_timeout_s = check_timeout(self.request_timeout_s, "request_timeout_s")
         for observer in self.observers:
             if not callable(getattr(observer, "on_event", None)):
                 raise ValueError(f"observers must have an on_event(event) method; got {observer!r}")

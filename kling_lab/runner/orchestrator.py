@@ -54,7 +54,7 @@ class Runner:
         options: RunOptions | None = None,
     ) -> None:
         self.backend = backend
-        self.store = RunStore.coerce(store)
+        self.store = RunStore.coerce(store).require_writable()
         self.options = options or RunOptions()
         self.journal = Journal(self.store.journal_dir)
         self.claims = Claims(self.store.journal_dir / "claims")

@@ -50,7 +50,7 @@ def backfill(
     ``media_hook``: video path → columns (default: the runner's probe + QC).
     Returns the number of rows updated (each gets a new revision; 0 when nothing was missing).
     """
-    store = RunStore.coerce(store)
+    store = RunStore.coerce(store).require_writable()
     if media_hook is None:
         from kling_lab.media.hook import default_media_hook
 

@@ -9,12 +9,13 @@ reading and deleting. Credentials come from each backend's usual environment/con
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -135,8 +136,7 @@ class RemoteFiles:
         import fsspec
 
         parsed = urlparse(url)
-        if parsed.username or parsed.password:
-            raise InvalidInput("put credentials in the environment, not in the store URL")
+        check_url(url)
         try:
             # No listing cache: other people and machines write to the same prefix.
             self.fs, base = fsspec.core.url_to_fs(url, use_listings_cache=False, skip_instance_cache=True)
@@ -201,9 +201,77 @@ def _extra_for(scheme: str) -> str:
     return {"s3": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}.get(scheme, scheme)
 
 
+def check_local_store(path: Path) -> None:
+    """Refuse, with one line, a local store path that can never be a store directory: a file, a
+    dangling symlink, a symlink loop, or a path under a file. A missing directory is fine (it is
+    created on the first write)."""
+    for candidate in (path, *path.parents):
+        if not os.path.lexists(candidate):
+            continue
+        where = "store" if candidate == path else f"store {path}:"
+        try:
+            target_is_dir = candidate.is_dir()  # follows symlinks
+            os.stat(candidate)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InvalidInput(f"{where} {candidate} is a symlink loop, not a store directory") from None
+            if exc.errno == errno.ENOENT:
+                target = os.readlink(candidate) if candidate.is_symlink() else "?"
+                raise InvalidInput(
+                    f"{where} {candidate} is a dangling symlink (to {target}), not a store directory"
+                ) from None
+            raise InvalidInput(f"{where} cannot use {candidate}: {exc.strerror}") from None
+        if not target_is_dir:
+            raise InvalidInput(f"{where} {candidate} is a file, not a store directory")
+        return
+
+
+def check_writable(path: Path) -> None:
+    """Refuse a local store this process cannot write: the directory (or, before it exists, its
+    nearest existing parent) must allow creating files. ``os.access`` also answers for a read-only
+    filesystem and an immutable directory, where root is refused too."""
+    for candidate in (path, *path.parents):
+        if os.path.isdir(candidate):
+            if not os.access(candidate, os.W_OK | os.X_OK):
+                what = "" if candidate == path else f" (its parent {candidate} is not)"
+                raise InvalidInput(
+                    f"store {path} is not writable{what}: read-only filesystem or no permission; nothing was written"
+                )
+            return
+
+
+def _safe_url(parsed: Any) -> str:
+    """A URL without its user info, query or fragment (what may be shown in a message)."""
+    host = parsed.hostname or ""
+    return f"{parsed.scheme}://{host}{parsed.path}"
+
+
+def check_url(url: str) -> None:
+    """Refuse a store URL that carries credentials or options (user info, ``?query``, ``#fragment``),
+    without repeating them: they belong in the environment, never in a location that is logged."""
+    parsed = urlparse(url)
+    if parsed.username or parsed.password or parsed.query or parsed.fragment or "@" in parsed.netloc:
+        raise InvalidInput(
+            f"store URL {_safe_url(parsed)}: credentials and options (user:password@, ?query, #fragment) do "
+            "not belong in a store URL; put them in the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, "
+            "AZURE_STORAGE_*)"
+        )
+
+
 def open_files(location: str | os.PathLike[str]) -> LocalFiles | RemoteFiles:
-    """The file layer for a store location."""
+    """The file layer for a store location (refused with one line when it cannot be a store)."""
     text = str(location)
+    if not text.strip():
+        raise InvalidInput(
+            "store location is empty: pass a directory or URL to --store (or leave it out for ./kling_runs)"
+        )
     if text.startswith("file://"):
-        return LocalFiles(Path(urlparse(text).path))
-    return RemoteFiles(text) if is_url(text) else LocalFiles(Path(text))
+        check_url(text)
+        path = Path(urlparse(text).path)
+    elif is_url(text):
+        check_url(text)
+        return RemoteFiles(text)
+    else:
+        path = Path(text)
+    check_local_store(path)
+    return LocalFiles(path)

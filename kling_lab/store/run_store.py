@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from kling_lab.store.files import LocalFiles, RemoteFiles, open_files
+from kling_lab.store.files import LocalFiles, RemoteFiles, check_writable, open_files
 from kling_lab.store.schema import RUN_SCHEMA, pandas_dtype_for
 
 DEFAULT_STORE = "kling_runs"
@@ -75,6 +75,18 @@ class RunStore:
     @classmethod
     def coerce(cls, store: RunStore | str | os.PathLike[str] | None) -> RunStore:
         return store if isinstance(store, RunStore) else cls(store)
+
+    def exists(self) -> bool:
+        """Is there a store here yet (a directory, or anything under the URL's prefix)?"""
+        if isinstance(self.files, RemoteFiles):
+            return bool(self.files.fs.exists(self.files.base))
+        return self.root.is_dir()
+
+    def require_writable(self) -> RunStore:
+        """Refuse (InvalidInput, one line) a local store this process cannot write, before anything
+        is submitted or written. A remote store's permissions show on its first write."""
+        check_writable(self.root)
+        return self
 
     # -- local directories -----------------------------------------------------------------
     @property
@@ -220,6 +232,7 @@ class RunStore:
 
         The merged file is written before the old ones are removed, so a reader at any
         moment sees every row (rows present twice for an instant are dropped by run_id)."""
+        self.require_writable()
         keys = self.files.list(dataset)
         if len(keys) < 2:
             return 0

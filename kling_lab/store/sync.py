@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kling_lab.errors import InvalidInput
 from kling_lab.store.run_store import RunStore
 from kling_lab.store.schema import RUN_SCHEMA
 
@@ -46,6 +47,9 @@ def sync(
 ) -> SyncResult:
     """Copy into ``target`` every row and video of ``source`` it does not have yet."""
     source, target = RunStore.coerce(source), RunStore.coerce(target)
+    if not source.exists():
+        raise InvalidInput(f"sync: the source store {source.location} is missing; nothing to copy")
+    target.require_writable()
     copied: dict[str, int] = {}
     for dataset, key in DATASET_KEYS.items():
         mine = _read(source, dataset)

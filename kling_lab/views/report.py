@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from kling_lab._version import __version__
+from kling_lab.errors import InvalidInput
 from kling_lab.store.run_store import RunStore
 from kling_lab.views import assets, htmltables
 from kling_lab.views.grid import build_grid, check_facets, view_state
@@ -80,6 +81,19 @@ def render_report(
     )
 
 
+def _output_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as the report file to write, its directory made; InvalidInput (one line) when it
+    is a directory or its directory cannot be made."""
+    out = Path(path)
+    if not out.name or out.is_dir():
+        raise InvalidInput(f"report: {out} is a directory; name the report file, e.g. {out / 'report.html'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"report: cannot create the directory of {out}: {exc.strerror}") from None
+    return out
+
+
 def report(
     runs: pd.DataFrame,
     path: str | os.PathLike[str],
@@ -95,8 +109,7 @@ def report(
     ``copy_videos``: copy videos and posters into ``<stem>_files/`` beside the report instead of
     referencing them in the store by relative path.
     """
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _output_path(path)
     copy_dir = out.parent / f"{out.stem}_files" if copy_videos else None
     text = render_report(runs, out.parent, rows=rows, cols=cols, copy_dir=copy_dir, title=title, store=store)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
