@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kling_lab.errors import InvalidRequest
+from kling_lab.util.text import control_character
 
 ENDPOINT = "fal-ai/kling-video/v2/master/text-to-video"
 DEFAULT_NEGATIVE_PROMPT = "blur, distort, and low quality"
@@ -32,11 +32,6 @@ EXTRA_SECOND_USD = Decimal("0.28")
 
 # Kling 2.0 Master serves 720p.
 OUTPUT_SIZES: dict[str, tuple[int, int]] = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}
-
-# C0 and C1 control characters except tab and newline: NUL, ESC (terminal escape sequences), BEL,
-# CR (overwrites a terminal line), DEL, CSI (0x9b)... A prompt never needs them, and a run log
-# printed to a terminal must not carry them.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # YAML 1.1 reads an unquoted 1:1 as a base-60 number: aspect ratios arrive as these integers.
 _BASE_60_ASPECTS = {1 * 60 + 1: "1:1", 16 * 60 + 9: "16:9", 9 * 60 + 16: "9:16"}
@@ -160,9 +155,11 @@ class KlingRequest(BaseModel):
 
 
 def _no_control_characters(value: str) -> str:
-    found = _CONTROL.search(value)
+    """Refuse NUL, ESC (terminal escape sequences), BEL, CR, DEL, CSI...: a prompt never needs them,
+    and a run log printed to a terminal must not carry them. Newlines and tabs are fine."""
+    found = control_character(value)
     if found is not None:
-        raise ValueError(f"contains the control character {found.group()!r} at position {found.start()}")
+        raise ValueError(f"contains the control character {found[0]!r} at position {found[1]}")
     return value
 
 
@@ -182,7 +179,7 @@ def invalid_request_from(exc: ValidationError, data: Mapping[str, Any] | None = 
         return InvalidRequest(f"{field}: required; must be {_ALLOWED.get(field or '', 'set')}", field=field)
     got = first.get("input")
     if field in ("prompt", "negative_prompt") and isinstance(got, str):
-        if _CONTROL.search(got):  # name the character; never echo the text (it may drive a terminal)
+        if control_character(got):  # name the character; never echo the text (it may drive a terminal)
             return InvalidRequest(f"{field}: {first.get('ctx', {}).get('error')}; not allowed in a prompt", field=field)
         got_text = f"{len(got)} characters" if len(got) > 60 else repr(got)
     else:

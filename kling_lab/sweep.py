@@ -36,6 +36,7 @@ from kling_lab.errors import InvalidRequest, SweepFileError
 from kling_lab.request import INPUT_FIELDS, KlingRequest
 from kling_lab.sweep_file import MAX_REQUESTS, SweepFile, check_request_count, planned_requests
 from kling_lab.util.safe_yaml import YamlLimitError, load_yaml, yaml_error_line
+from kling_lab.util.text import control_character
 
 # Conservative wall-clock guesses for one Kling 2.0 Master clip on fal (queue + inference),
 # used for the worst-case time of an estimate; pass your own to ``estimate``.
@@ -152,6 +153,9 @@ class Sweep:
         before any request is built."""
         if not isinstance(name, str) or not name.strip():
             raise SweepFileError("name: must be a non-empty string")
+        control = control_character(name)
+        if control is not None:
+            raise SweepFileError(f"name: contains the control character {control[0]!r}")
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise SweepFileError(f"repeats: must be a positive integer; got {repeats!r}")
         for label, mapping in (("grid", grid), ("zip", zip), ("", fixed)):

@@ -7,17 +7,18 @@ here lazily. Errors are translated to :class:`BackendError` with a transient fla
 from __future__ import annotations
 
 import os
+import ssl
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 
 from kling_lab.backends.base import Completed, InProgress, Queued, Status
+from kling_lab.backends.preflight import check_reachable, is_loopback_address
 from kling_lab.errors import BackendConfigError, BackendError
 from kling_lab.request import ENDPOINT, KlingRequest
 
 FINGERPRINT_HEADER = "X-Kling-Lab-Fingerprint"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -29,7 +30,16 @@ def fal_queue_host() -> str:
 
 
 def is_loopback(host_port: str) -> bool:
-    return urlparse(f"//{host_port}").hostname in LOOPBACK_HOSTS
+    """Does ``host:port`` name this machine (any loopback or unspecified address, ``localhost``)?"""
+    host = urlparse(f"//{host_port}").hostname
+    return host is not None and is_loopback_address(host)
+
+
+def fal_backup_hosts() -> dict[str, str]:
+    """The backup domains fal-client falls back to on a connection error (e.g. queue.falrun.com)."""
+    from fal_client import client as fal_client_module
+
+    return dict(getattr(fal_client_module, "_BACKUP_DOMAINS", {}))
 
 
 class FalBackend:
@@ -58,9 +68,16 @@ class FalBackend:
         host = fal_queue_host()
         if is_loopback(host):
             raise BackendConfigError(
-                f"fal_client in this process points at {host} (the local emulator), not at fal; "
-                "start a fresh process or kernel for the real fal backend; nothing was submitted"
+                f"fal_client in this process points at {host}, a loopback address (the local emulator), "
+                "not at fal; start a fresh process or kernel for the real fal backend; nothing was submitted"
             )
+
+    allow_loopback = False  # the key never goes to this machine
+
+    async def preflight(self) -> None:
+        """Before the first submit: connect and complete a TLS handshake with the queue host
+        (nothing is sent). Raises :class:`BackendConfigError` when it cannot be reached."""
+        await check_reachable(fal_queue_host(), allow_loopback=self.allow_loopback, backup_hosts=fal_backup_hosts())
 
     # -- the four queue calls --------------------------------------------------------------
     async def submit(self, request: KlingRequest, *, fingerprint: str | None = None) -> str:
@@ -170,6 +187,18 @@ def _default_type(status_code: int) -> str:
     }.get(status_code, f"http_{status_code}")
 
 
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc`` (httpx wraps it in a ConnectError), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def translate_error(exc: BaseException) -> BackendError:
     """Any exception from fal_client/httpx → BackendError (transient or not)."""
     from fal_client.client import FalClientHTTPError
@@ -180,6 +209,13 @@ def translate_error(exc: BaseException) -> BackendError:
         return _error_from_response(exc.response)
     if isinstance(exc, httpx.TimeoutException):
         return BackendError(f"timed out talking to fal: {type(exc).__name__}", error_type="timeout", transient=True)
+    certificate = _certificate_error(exc)
+    if certificate is not None:  # retrying cannot make a certificate trusted
+        return BackendError(
+            f"TLS certificate not trusted: {certificate.verify_message or certificate.reason}",
+            error_type="tls_certificate",
+            transient=False,
+        )
     if isinstance(exc, httpx.TransportError):
         return BackendError(
             f"connection problem: {type(exc).__name__}: {exc}", error_type="connection_error", transient=True

@@ -2,6 +2,6 @@
 
 import sys
 
-from kling_lab.cli.app import main
+from kling_lab.cli import main
 
 sys.exit(main())

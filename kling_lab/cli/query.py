@@ -13,6 +13,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("sql", help='e.g. "select user, sum(cost_usd) from runs group by 1"')
     add_store(p, remote=True)
     p.add_argument("--max-rows", type=positive_int, default=200)
+    p.add_argument(
+        "--allow-file-access",
+        action="store_true",
+        help="let DuckDB read and write files beyond the store (COPY … TO, read_csv): for SQL you trust",
+    )
     p.set_defaults(func=cmd_query)
 
 
@@ -20,8 +25,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from kling_lab.store.query import query
+    from kling_lab.util.text import printable
 
-    df = query(args.sql, args.store)
+    df = query(args.sql, args.store, allow_file_access=args.allow_file_access)
     with pd.option_context("display.max_rows", args.max_rows, "display.width", 200):
-        print(df.to_string(index=False, max_rows=args.max_rows) if len(df) else "(no rows)")
+        text = df.to_string(index=False, max_rows=args.max_rows) if len(df) else "(no rows)"
+    print(printable(text))  # a stored value never drives the terminal (escape sequences, NUL, BEL)
     return EXIT_OK

@@ -11,6 +11,7 @@ from kling_lab.cli.args import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     add_backend,
     add_no_progress,
     add_store,
@@ -51,25 +52,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         request_timeout_s=args.timeout,
         progress=not args.no_progress,
     )
-    if runner.backend.name == "emulator":
-        print(f"emulator (free, placeholder videos, not Kling output): {len(sweep)} requests", file=sys.stderr)
-    return run_and_report(runner, lambda: execute(runner, sweep))
+    return run_and_report(runner, lambda: execute(runner, sweep, announce=True))
 
 
 def run_and_report(runner: Any, work: Callable[[], Awaitable[Any]]) -> int:
-    """Run ``work`` to its end, print the summary; exit 0 (all ok), 1 (something left) or 130 (Ctrl-C)."""
+    """Run ``work`` to its end, print the summary; exit 0 (all ok), 1 (something left), 130 (Ctrl-C)
+    or 143 (SIGTERM, handled like Ctrl-C: in-flight requests are cancelled at fal first)."""
     from kling_lab.util.loop_thread import run_sync
+    from kling_lab.util.signals import Terminated
 
     try:
         result = run_sync(work)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if runner.last_result is not None:
             print(runner.last_result.summary(), file=sys.stderr)
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(
-            "kling-lab: interrupted; in-flight requests were cancelled at fal. `kling-lab resume` collects anything left.",
+            f"kling-lab: {how}; in-flight requests were cancelled at fal. `kling-lab resume` collects anything left.",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     print(result.summary())
     incomplete = result.count("failed") + result.count("skipped_budget") + result.count("cancelled") + result.pending
     return EXIT_INCOMPLETE if incomplete else EXIT_OK

@@ -19,11 +19,12 @@ def add_parser(sub: Any) -> None:
 def cmd_runs(args: argparse.Namespace) -> int:
     from kling_lab.cli.tables import runs_table
     from kling_lab.store.run_store import RunStore
+    from kling_lab.util.text import printable
 
     store = RunStore(args.store)
     df = store.load(sweep_id=args.sweep)
     if df.empty:
         print(f"no runs in {store.root}")
         return EXIT_OK
-    print(runs_table(df, limit=args.limit))
+    print(printable(runs_table(df, limit=args.limit)))  # stored text never drives the terminal
     return EXIT_OK

@@ -18,6 +18,7 @@ from kling_lab.media.hook import default_media_hook
 from kling_lab.runner.notebook_env import with_notebook_defaults
 from kling_lab.runner.options import RunOptions, RunResult
 from kling_lab.runner.orchestrator import Runner
+from kling_lab.runner.plan import Plan
 from kling_lab.store.run_store import RunStore
 from kling_lab.sweep import Sweep
 from kling_lab.util.loop_thread import run_sync
@@ -58,17 +59,21 @@ def make_runner(
     return Runner(resolved, store, run_options)
 
 
-async def execute(runner: Runner, sweep: Sweep | None = None) -> RunResult:
+async def execute(runner: Runner, sweep: Sweep | None = None, *, announce: bool = False) -> RunResult:
     """Run ``sweep`` with ``runner`` (or, without a sweep, resume its journal), then close the backend.
 
-    Before the real fal backend's first submit, the estimate and the cap are printed."""
+    Before the first submit the plan is printed to stderr (what comes from the cache, what is
+    left to pay, the cap): always for the real fal backend, for any backend with ``announce``."""
+
+    def show(plan: Plan) -> None:
+        if announce or runner.backend.name == "fal":
+            line = plan.describe(runner.backend.name, runner.options.concurrency, runner.options.max_cost_usd)
+            print(line, file=sys.stderr)
+
     try:
         if sweep is None:
             return await runner.resume()
-        if runner.backend.name == "fal":
-            estimate = sweep.estimate(runner.options.concurrency)
-            print(f"fal: {estimate}; cap ${runner.options.max_cost_usd:.2f}", file=sys.stderr)
-        return await runner.run(sweep)
+        return await runner.run(sweep, on_plan=show)
     finally:
         await runner.backend.aclose()
 

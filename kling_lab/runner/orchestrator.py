@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from kling_lab.backends.base import Backend
@@ -31,6 +33,7 @@ from kling_lab.runner.events import EventBus
 from kling_lab.runner.job import Job
 from kling_lab.runner.journal import Journal, PendingRequest
 from kling_lab.runner.options import RunOptions, RunResult
+from kling_lab.runner.plan import Plan
 from kling_lab.runner.progress import ProgressBar
 from kling_lab.runner.row_writer import RowWriter
 from kling_lab.runner.rows import tags_json
@@ -79,8 +82,24 @@ class Runner:
         return self.ctx.poll_interval_s
 
     # -- entry points ----------------------------------------------------------------------
-    async def run(self, sweep: Sweep) -> RunResult:
-        """Run every item of ``sweep``; reuse cached results and re-attach journaled ones."""
+    async def run(self, sweep: Sweep, *, on_plan: Callable[[Plan], None] | None = None) -> RunResult:
+        """Run every item of ``sweep``; reuse cached results and re-attach journaled ones.
+
+        ``on_plan`` is called with the :class:`Plan` (cache hits, re-attached, to pay) after the
+        backend's pre-flight, before the first submit."""
+        jobs, sweep_id = self._prepare(sweep)
+        await self._preflight(jobs)
+        if on_plan is not None:
+            on_plan(self._plan(sweep_id, jobs))
+        return await self._execute(jobs, sweep_id)
+
+    def plan(self, sweep: Sweep) -> Plan:
+        """What :meth:`run` would do now, without doing it (reads the store and the journal)."""
+        jobs, sweep_id = self._prepare(sweep)
+        return self._plan(sweep_id, jobs)
+
+    def _prepare(self, sweep: Sweep) -> tuple[list[Job], str]:
+        """One job per request: re-attached (journaled), a cache hit (``cache_source``) or new."""
         pending: dict[tuple[str, str, str], list[PendingRequest]] = {}
         for p in self._open_pending():
             if p.owner_alive:  # a live runner is collecting it (and holds its claim: we wait for it)
@@ -109,17 +128,40 @@ class Runner:
             else:
                 job.cache_source = cached.get(item.fingerprint)
                 jobs.append(job)
-        return await self._execute(jobs, sweep_id)
+        return jobs, sweep_id
+
+    @staticmethod
+    def _plan(sweep_id: str, jobs: list[Job]) -> Plan:
+        new = [job for job in jobs if job.reattach is None and job.cache_source is None]
+        by_duration: dict[str, int] = {}
+        for job in new:
+            by_duration[job.request.duration] = by_duration.get(job.request.duration, 0) + 1
+        return Plan(
+            sweep_id=sweep_id,
+            total=len(jobs),
+            cached=sum(1 for job in jobs if job.reattach is None and job.cache_source is not None),
+            reattached=sum(1 for job in jobs if job.reattach is not None),
+            to_submit=len(new),
+            to_pay_usd=float(sum(Decimal(str(job.request.cost_usd())) for job in new)),
+            by_duration=by_duration,
+        )
+
+    async def _preflight(self, jobs: list[Job]) -> None:
+        """Before the first call to the backend: can it be reached? (BackendConfigError if not.)"""
+        check = getattr(self.backend, "preflight", None)
+        if check is not None and any(job.cache_source is None for job in jobs):
+            await check()
 
     async def resume(self) -> RunResult:
         """Re-attach every journaled request of this backend that has no terminal row yet."""
-        jobs = []
+        jobs: list[Job] = []
         for p in self._open_pending():
             if p.owner_alive:
                 log.warning("request %s is being collected by running process %s; skipped", p.request_id, p.owner_pid)
                 continue
             request = KlingRequest.parse(p.input)
             jobs.append(Job(self.ctx, request, p.fingerprint, int(p.sweep.get("repeat", 0)), dict(p.sweep), reattach=p))
+        await self._preflight(jobs)
         return await self._execute(jobs, None)
 
     # -- what the store and the journal already know ---------------------------------------

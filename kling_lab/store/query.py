@@ -5,6 +5,16 @@ per vote_id), each a lazily scanned Arrow dataset over the store's files (local 
 DuckDB reads only the columns and row groups a query needs::
 
     kling_lab.query("select experiment, sum(cost_usd) usd from runs group by 1 order by 2 desc")
+
+Sandboxed by default: the store's files are read by Arrow, and DuckDB itself gets no file system
+or network at all (``enable_external_access = false``, then ``lock_configuration = true`` so SQL
+cannot turn it back on): ``read_text('/etc/passwd')``, ``COPY … TO``, ``ATTACH`` and ``INSTALL``
+are refused. ``allow_file_access=True`` (``kling-lab query --allow-file-access``) gives DuckDB the
+process's full file access back, for SQL you trust (exporting with ``COPY``, joining a CSV).
+
+An error in the SQL is one line (:class:`~kling_lab.errors.InvalidInput`). A read that fails
+because a concurrent compaction replaced a file is retried, but only when the store's file list
+did change meanwhile; otherwise the error is the query's own and is reported at once.
 """
 
 from __future__ import annotations
@@ -39,8 +49,11 @@ def arrow_dataset(store: RunStore, name: str, schema: pa.Schema | None = None) -
     return pads.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
 
 
-def connect(store: RunStore | str | os.PathLike[str] | None = None) -> Any:
-    """A DuckDB connection with the ``runs`` and ``votes`` views of ``store`` defined."""
+def connect(store: RunStore | str | os.PathLike[str] | None = None, *, allow_file_access: bool = False) -> Any:
+    """A DuckDB connection with the ``runs`` and ``votes`` views of ``store`` defined.
+
+    Unless ``allow_file_access``, DuckDB has no file system or network access (see the module
+    docstring); the views still read every row of the store."""
     import duckdb
 
     store = RunStore.coerce(store)
@@ -63,22 +76,45 @@ def connect(store: RunStore | str | os.PathLike[str] | None = None) -> Any:
             )
         else:
             con.execute("create view votes as select * from votes_raw")
+    if not allow_file_access:
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
     return con
 
 
-def query(sql: str, store: RunStore | str | os.PathLike[str] | None = None):
-    """Run ``sql`` over the store's ``runs`` (and ``votes``) views; return a pandas DataFrame."""
+def _listing(store: RunStore) -> tuple[list[str], ...]:
+    return tuple(store.dataset_files(name) for name in ("runs", "votes"))
+
+
+def _one_line(exc: BaseException) -> InvalidInput:
+    return InvalidInput(f"SQL: {' '.join(str(exc).split())}")
+
+
+def query(sql: str, store: RunStore | str | os.PathLike[str] | None = None, *, allow_file_access: bool = False):
+    """Run ``sql`` over the store's ``runs`` (and ``votes``) views; return a pandas DataFrame.
+
+    DuckDB may read nothing but the store unless ``allow_file_access=True`` (see the module
+    docstring). Errors in the SQL raise :class:`~kling_lab.errors.InvalidInput` with one line."""
     import duckdb
 
+    store = RunStore.coerce(store)
+    if not sql.strip().strip(";").strip():
+        raise InvalidInput("SQL: no SQL statement given")
     last: Exception | None = None
     for _ in range(RETRIES):
-        con = connect(store)
+        listed = _listing(store)
+        con = connect(store, allow_file_access=allow_file_access)
         try:
-            return con.execute(sql).df()
-        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
-            raise InvalidInput(f"SQL: {' '.join(str(exc).split())}") from None
+            result = con.execute(sql)
+            if result is None:  # only comments
+                raise InvalidInput("SQL: no SQL statement given")
+            return result.df()
         except (duckdb.IOException, duckdb.InvalidInputException, OSError) as exc:
+            if _listing(store) == listed:
+                raise _one_line(exc) from None  # the files did not change: the SQL itself failed
             last = exc  # a file replaced by a concurrent compaction: list the files again
+        except duckdb.Error as exc:
+            raise _one_line(exc) from None
         finally:
             con.close()
     raise OSError(f"the store kept changing while being queried: {last}")

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 ELLIPSIS = "…"
+# C0/C1 control characters (ESC, CSI, BEL, NUL, CR, DEL, ...), but not newline and tab.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> tuple[str, int] | None:
+    """The first control character in ``text`` (other than newline and tab) and its position."""
+    found = _CONTROL.search(text)
+    return (found.group(), found.start()) if found else None
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print to a terminal: control characters other than newline and tab shown
+    as escapes (``\\x1b``), so stored text cannot move the cursor, retitle or clear the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def truncate(text: str, width: int) -> str:
@@ -12,4 +28,4 @@ def truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + ELLIPSIS
 
 
-__all__ = ["ELLIPSIS", "truncate"]
+__all__ = ["ELLIPSIS", "control_character", "printable", "truncate"]
