@@ -39,10 +39,11 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kling_lab.runner.api import execute, make_runner
     from kling_lab.sweep import Sweep
 
     sweep = Sweep.from_yaml(args.file, max_requests=args.max_requests)  # bad input fails here: nothing started
+    from kling_lab.runner.api import execute, make_runner  # the heavy imports, once the input is known good
+
     runner = make_runner(
         args.backend,
         args.store,

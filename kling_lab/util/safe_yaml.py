@@ -37,6 +37,14 @@ class _LimitedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        # The scanner looks far ahead inside flow collections (``[[[[…``), so a deep one is
+        # refused here, before scanning it costs more than the document is worth.
+        if self.flow_level >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise YamlLimitError(f"nested more than {MAX_DEPTH} levels deep (line {mark.line + 1})")
+        super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         self._depth += 1
         try:
