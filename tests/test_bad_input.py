@@ -160,7 +160,7 @@ def test_duplicate_key_names_the_lines(tmp_path):
 def test_unquoted_aspect_ratio_names_yamls_base_60_reading(unquoted, number, tmp_path, capsys):
     path = sweep_file(tmp_path, f"name: x\nprompt: a\naspect_ratio: {unquoted}\n")
     line = assert_refused(["estimate", str(path)], capsys, says=f"got {number}")
-    assert f'"{unquoted}"' in line and "unquoted" in line
+    assert f'an unquoted {unquoted} as the base-60 number {number}: quote it, "{unquoted}"' in line
 
 
 # -- item 15: input that used to be accepted without a word ----------------------------------
