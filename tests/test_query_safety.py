@@ -75,17 +75,17 @@ ESCAPES = [
     "select * from read_text('/etc/passwd')",
     "select * from read_csv('/etc/hostname')",
     "select * from glob('/etc/*')",
-    "attach '/tmp/kl-query-escape.db' as other",
+    "attach '{tmp}/escape.db' as other",
     "set enable_external_access = true",
     "install httpfs",
 ]
 
 
 @pytest.mark.parametrize("sql", ESCAPES)
-def test_duckdb_cannot_read_outside_the_store_by_default(sql, store):
+def test_duckdb_cannot_read_outside_the_store_by_default(sql, store, tmp_path):
     with pytest.raises(InvalidInput, match="SQL"):
-        query(sql, store)
-    assert not Path("/tmp/kl-query-escape.db").exists()
+        query(sql.format(tmp=tmp_path), store)
+    assert not (tmp_path / "escape.db").exists()
 
 
 def test_duckdb_cannot_write_files_by_default(store, tmp_path):

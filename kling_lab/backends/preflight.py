@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import ssl
 import urllib.request
@@ -103,7 +104,8 @@ def _explain(host: str, port: int, exc: BaseException, timeout_s: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer from {where} within {timeout_s:g} s"
     if isinstance(exc, OSError):
-        return f"cannot connect to {where} ({exc.strerror or exc})"
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+        return f"cannot connect to {where} ({reason.lower()})"
     return f"cannot reach {where} ({type(exc).__name__}: {exc})"
 
 
