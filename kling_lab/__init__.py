@@ -21,12 +21,15 @@ if _typing.TYPE_CHECKING:
         KlingLabError,
         SweepFileError,
     )
+    from kling_lab.models import Endpoint, Model, get_model, list_models, register_model
+    from kling_lab.models.pricing import ByDuration, Flat, PerClip, PerSecond, UserPrice
     from kling_lab.notebooks.grid import run_grid
     from kling_lab.request import ENDPOINT, KlingRequest
     from kling_lab.runner.api import resume, resume_async, run, run_async
     from kling_lab.runner.options import RunOptions, RunResult
     from kling_lab.runner.orchestrator import Runner
     from kling_lab.stats.effect import Effect, effect
+    from kling_lab.stats.models import model_table
     from kling_lab.store.backfill import backfill
     from kling_lab.store.query import query
     from kling_lab.store.run_store import RunStore, load_runs
@@ -47,6 +50,9 @@ _WHERE: dict[str, str] = {
         ],
         "kling_lab.errors",
     ),
+    **dict.fromkeys(["Endpoint", "Model", "get_model", "list_models", "register_model"], "kling_lab.models"),
+    **dict.fromkeys(["ByDuration", "Flat", "PerClip", "PerSecond", "UserPrice"], "kling_lab.models.pricing"),
+    "model_table": "kling_lab.stats.models",
     "run_grid": "kling_lab.notebooks.grid",
     "ENDPOINT": "kling_lab.request",
     "KlingRequest": "kling_lab.request",
@@ -81,13 +87,19 @@ __all__ = [
     "ENDPOINT",
     "BackendConfigError",
     "BackendError",
+    "ByDuration",
     "DownloadError",
     "Effect",
+    "Endpoint",
     "Estimate",
+    "Flat",
     "InvalidInput",
     "InvalidRequest",
     "KlingLabError",
     "KlingRequest",
+    "Model",
+    "PerClip",
+    "PerSecond",
     "RunOptions",
     "RunResult",
     "RunStore",
@@ -95,15 +107,20 @@ __all__ = [
     "Sweep",
     "SweepFileError",
     "SweepItem",
+    "UserPrice",
     "__version__",
     "ab",
     "backfill",
     "compare",
     "effect",
+    "get_model",
+    "list_models",
     "load_runs",
     "load_votes",
+    "model_table",
     "plot_win_rates",
     "query",
+    "register_model",
     "report",
     "resume",
     "resume_async",

@@ -7,7 +7,6 @@ Pure: no I/O. The inputs, enums, defaults and ranges mirror fal's schema for
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from decimal import Decimal
@@ -16,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kling_lab.errors import InvalidRequest
-from kling_lab.util.text import control_character
+from kling_lab.util.text import canonical_json, control_character
 
 ENDPOINT = "fal-ai/kling-video/v2/master/text-to-video"
 DEFAULT_NEGATIVE_PROMPT = "blur, distort, and low quality"
@@ -161,11 +160,6 @@ def _no_control_characters(value: str) -> str:
     if found is not None:
         raise ValueError(f"contains the control character {found[0]!r} at position {found[1]}")
     return value
-
-
-def canonical_json(value: Any) -> str:
-    """One JSON text per value (sorted keys, no spaces, unescaped unicode): what fingerprints hash."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def invalid_request_from(exc: ValidationError, data: Mapping[str, Any] | None = None) -> InvalidRequest:

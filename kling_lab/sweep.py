@@ -1,4 +1,4 @@
-"""Sweeps: an ordered list of Kling requests built from a grid, a zip, an explicit list and repeats.
+"""Sweeps: an ordered list of model requests built from a grid, a zip, an explicit list and repeats.
 
 Pure apart from :meth:`Sweep.from_yaml`, which only reads the file. A sweep file looks like::
 
@@ -15,9 +15,17 @@ Pure apart from :meth:`Sweep.from_yaml`, which only reads the file. A sweep file
       - {cfg_scale: 0.1}
     repeats: 2
     tags: {owner: ana}
+    models:                     # inputs for one model only (a cross-model sweep's model-specific settings)
+      veo-3-fast: {duration: "8s", generate_audio: false}
+    prices:                     # your price for a model whose price kling_lab could not confirm
+      hailuo-02-standard: {usd_per_clip: 0.27}
 
 Fixed inputs (top-level ``prompt``, ``duration``, ...) apply to every request; each
 explicit request is crossed with the grid and with the zip rows; each result is repeated.
+``model`` is an input like any other (default ``kling-2.0-master``); an input the chosen model
+does not take is an error naming both, unless it is set under ``models.<alias>``, whose inputs
+apply to that model's requests only (and win over the shared ones). ``image`` / ``end_image``
+(a local file, read once here, or a URL) pick the model's image-to-video endpoint.
 """
 
 from __future__ import annotations
@@ -32,22 +40,31 @@ from typing import Any
 
 import yaml
 
-from kling_lab.errors import InvalidRequest, SweepFileError
-from kling_lab.request import INPUT_FIELDS, KlingRequest
+from kling_lab.errors import InvalidInput, InvalidRequest, SweepFileError
+from kling_lab.models import DEFAULT_MODEL, END_IMAGE, IMAGE, ImageRef, ModelRequest, all_parameters, get_model
+from kling_lab.models.pricing import PriceRule, user_price
+from kling_lab.models.request import is_url, parse_request
+from kling_lab.request import KlingRequest
 from kling_lab.sweep_file import MAX_REQUESTS, SweepFile, check_request_count, planned_requests
+from kling_lab.util.images import NotAnImage, read_image
 from kling_lab.util.safe_yaml import YamlLimitError, load_yaml, yaml_error_line
 from kling_lab.util.text import control_character
 
-# Conservative wall-clock guesses for one Kling 2.0 Master clip on fal (queue + inference),
+# Conservative wall-clock guesses for one clip on fal (queue + inference) by clip length,
 # used for the worst-case time of an estimate; pass your own to ``estimate``.
 WORST_CASE_SECONDS = {"5": 480.0, "10": 720.0}
+
+
+def worst_case_for(seconds: int, table: Mapping[str, float]) -> float:
+    """The table's guess for a clip of ``seconds`` (48 s per second of video beyond 5 s otherwise)."""
+    return table.get(str(seconds), 480.0 + 48.0 * max(0, seconds - 5))
 
 
 @dataclass(frozen=True)
 class SweepItem:
     """One planned request of a sweep: the request, its repeat index and its position."""
 
-    request: KlingRequest
+    request: ModelRequest
     repeat: int = 0
     index: int = 0
 
@@ -56,27 +73,55 @@ class SweepItem:
         return self.request.fingerprint(self.repeat)
 
     @property
-    def cost_usd(self) -> float:
+    def cost_usd(self) -> float | None:
         return self.request.cost_usd()
+
+    @property
+    def model(self) -> str:
+        return self.request.alias
+
+
+@dataclass(frozen=True)
+class ModelEstimate:
+    """One model's share of an estimate (``usd`` is None when its price is not known)."""
+
+    requests: int
+    usd: float | None
+    price: str  # the price rule, in words
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """What a sweep will cost before anything is spent."""
+    """What a sweep will cost before anything is spent, overall and per model."""
 
     requests: int
     total_usd: float
     worst_case_s: float
     concurrency: int
     by_duration: dict[str, int] = field(default_factory=dict)
+    by_model: dict[str, ModelEstimate] = field(default_factory=dict)
+
+    @property
+    def unpriced(self) -> dict[str, int]:
+        """Requests per model whose price is not known (give ``prices:`` in the sweep)."""
+        return {alias: m.requests for alias, m in self.by_model.items() if m.usd is None}
 
     def __str__(self) -> str:
         mins = self.worst_case_s / 60
         parts = ", ".join(f"{n} × {d} s" for d, n in sorted(self.by_duration.items(), key=lambda kv: int(kv[0])))
-        return (
-            f"{self.requests} requests ({parts}), ${self.total_usd:.2f} if all succeed, "
-            f"worst case ≈ {mins:.0f} min at concurrency {self.concurrency}"
-        )
+        missing = sum(self.unpriced.values())
+        money = f"${self.total_usd:.2f} if all succeed"
+        if missing:
+            money += f" (+ {missing} requests without a price)"
+        head = f"{self.requests} requests ({parts}), {money}, worst case ≈ {mins:.0f} min at concurrency {self.concurrency}"
+        if len(self.by_model) <= 1 and not missing:
+            return head
+        lines = [head]
+        width = max(len(alias) for alias in self.by_model)
+        for alias, part in self.by_model.items():
+            usd = "price unknown: give prices." + alias if part.usd is None else f"${part.usd:.2f}"
+            lines.append(f"  {alias:<{width}}  {part.requests:>4} requests  {usd}  ({part.price})")
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -96,13 +141,24 @@ class Sweep:
         *,
         repeats: int = 1,
         tags: Mapping[str, Any] | None = None,
+        models: Mapping[str, Mapping[str, Any]] | None = None,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
         max_requests: int | None = MAX_REQUESTS,
         **inputs: Any,
     ) -> Sweep:
-        """Cartesian product: each input may be a single value or a list of values."""
+        """Cartesian product: each input (``model`` too) may be a single value or a list of values."""
         fixed = {k: v for k, v in inputs.items() if not isinstance(v, (list, tuple))}
         axes = {k: list(v) for k, v in inputs.items() if isinstance(v, (list, tuple))}
-        return cls.build(name, fixed=fixed, grid=axes, repeats=repeats, tags=tags, max_requests=max_requests)
+        return cls.build(
+            name,
+            fixed=fixed,
+            grid=axes,
+            repeats=repeats,
+            tags=tags,
+            models=models,
+            prices=prices,
+            max_requests=max_requests,
+        )
 
     @classmethod
     def zip(
@@ -111,27 +167,46 @@ class Sweep:
         *,
         repeats: int = 1,
         tags: Mapping[str, Any] | None = None,
+        models: Mapping[str, Mapping[str, Any]] | None = None,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
         max_requests: int | None = MAX_REQUESTS,
         **inputs: Any,
     ) -> Sweep:
         """Element-wise: list inputs must share one length; single values apply to every row."""
         fixed = {k: v for k, v in inputs.items() if not isinstance(v, (list, tuple))}
         columns = {k: list(v) for k, v in inputs.items() if isinstance(v, (list, tuple))}
-        return cls.build(name, fixed=fixed, zip=columns, repeats=repeats, tags=tags, max_requests=max_requests)
+        return cls.build(
+            name,
+            fixed=fixed,
+            zip=columns,
+            repeats=repeats,
+            tags=tags,
+            models=models,
+            prices=prices,
+            max_requests=max_requests,
+        )
 
     @classmethod
     def from_list(
         cls,
-        requests: Iterable[Mapping[str, Any] | KlingRequest],
+        requests: Iterable[Mapping[str, Any] | KlingRequest | ModelRequest],
         name: str = "sweep",
         *,
         repeats: int = 1,
         tags: Mapping[str, Any] | None = None,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
         max_requests: int | None = MAX_REQUESTS,
     ) -> Sweep:
-        """An explicit list of requests (mappings or KlingRequest objects)."""
-        explicit = [r.arguments() if isinstance(r, KlingRequest) else dict(r) for r in requests]
-        return cls.build(name, requests=explicit, repeats=repeats, tags=tags, max_requests=max_requests)
+        """An explicit list of requests (mappings, KlingRequest or ModelRequest objects)."""
+        explicit: list[dict[str, Any]] = []
+        for r in requests:
+            if isinstance(r, KlingRequest):
+                explicit.append(r.arguments())
+            elif isinstance(r, ModelRequest):
+                explicit.append(_as_inputs(r))
+            else:
+                explicit.append(dict(r))
+        return cls.build(name, requests=explicit, repeats=repeats, tags=tags, prices=prices, max_requests=max_requests)
 
     @classmethod
     def build(
@@ -145,12 +220,17 @@ class Sweep:
         repeats: int = 1,
         tags: Mapping[str, Any] | None = None,
         description: str = "",
+        models: Mapping[str, Mapping[str, Any]] | None = None,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+        base_dir: str | Path | None = None,
         max_requests: int | None = MAX_REQUESTS,
     ) -> Sweep:
         """The general form behind every constructor (see the module docstring).
 
-        A sweep that would expand to more than ``max_requests`` requests (None: no limit) is refused
-        before any request is built."""
+        Local image paths are read once each (relative ones against ``base_dir``, e.g. the
+        sweep file's folder): a missing file or not-an-image is an input error here. A sweep that
+        would expand to more than ``max_requests`` requests (None: no limit) is refused before any
+        request is built."""
         if not isinstance(name, str) or not name.strip():
             raise SweepFileError("name: must be a non-empty string")
         control = control_character(name)
@@ -158,26 +238,34 @@ class Sweep:
             raise SweepFileError(f"name: contains the control character {control[0]!r}")
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise SweepFileError(f"repeats: must be a positive integer; got {repeats!r}")
+        known = all_parameters()
         for label, mapping in (("grid", grid), ("zip", zip), ("", fixed)):
             for key in mapping or {}:
-                if key not in INPUT_FIELDS:
+                if key not in known:
                     where = f"{label}." if label else ""
-                    raise SweepFileError(f"{where}{key}: unknown input; allowed inputs: {', '.join(INPUT_FIELDS)}")
+                    raise SweepFileError(f"{where}{key}: unknown input; allowed inputs: {', '.join(known)}")
         if requests is not None and not requests:
             raise SweepFileError("requests: must list at least one request (or leave the key out)")
         _check_axes("grid", grid)
         _check_axes("zip", zip)
         check_request_count(*planned_requests(grid, zip, requests, repeats), max_requests)
+        per_model = {get_model(alias).alias: dict(values) for alias, values in (models or {}).items()}
+        rules = _price_rules(prices or {})
         grid_rows = _product(grid or {})
         zip_rows = _zip_rows(zip or {})
         explicit = [dict(r) for r in (requests or [{}])]
+        images = _ImageReader(Path(base_dir) if base_dir is not None else None)
 
         items: list[SweepItem] = []
         for base in explicit:
             for g in grid_rows:
                 for z in zip_rows:
                     merged = {**(fixed or {}), **base, **g, **z}
-                    request = KlingRequest.parse(merged)
+                    model = get_model(merged.pop("model", None) or DEFAULT_MODEL)
+                    merged.update(per_model.get(model.alias, {}))
+                    found = {key: images.ref(merged.pop(key), key) for key in (IMAGE, END_IMAGE) if key in merged}
+                    refs = {key: ref for key, ref in found.items() if ref is not None}
+                    request = parse_request(model, merged, images=refs, price_rule=rules.get(model.alias))
                     for r in range(repeats):
                         items.append(SweepItem(request=request, repeat=r, index=len(items)))
         return cls(name=name, items=tuple(items), tags=dict(tags or {}), description=description)
@@ -200,14 +288,21 @@ class Sweep:
         except (OSError, UnicodeDecodeError) as exc:
             raise SweepFileError(f"{path}: cannot read the sweep file ({exc})") from None
         try:
-            return cls.from_dict(data, default_name=path.stem, max_requests=max_requests)
+            return cls.from_dict(data, default_name=path.stem, base_dir=path.parent, max_requests=max_requests)
         except InvalidRequest as exc:
             raise InvalidRequest(f"{path}: {exc}", field=exc.field) from None
         except SweepFileError as exc:
             raise SweepFileError(f"{path}: {exc}") from None
 
     @classmethod
-    def from_dict(cls, data: Any, default_name: str = "sweep", *, max_requests: int | None = MAX_REQUESTS) -> Sweep:
+    def from_dict(
+        cls,
+        data: Any,
+        default_name: str = "sweep",
+        base_dir: str | Path | None = None,
+        *,
+        max_requests: int | None = MAX_REQUESTS,
+    ) -> Sweep:
         """Build from the mapping a sweep file holds (validated by :class:`~kling_lab.sweep_file.SweepFile`)."""
         spec = SweepFile.parse(data)
         return cls.build(
@@ -219,6 +314,9 @@ class Sweep:
             repeats=spec.repeats,
             tags=spec.tags,
             description=spec.description,
+            models=spec.models,
+            prices=spec.prices,
+            base_dir=base_dir,
             max_requests=max_requests,
         )
 
@@ -237,20 +335,61 @@ class Sweep:
             h.update(item.fingerprint.encode())
         return f"{self.name}-{h.hexdigest()[:10]}"
 
+    @property
+    def models(self) -> list[str]:
+        """The model aliases of this sweep, in order of first use."""
+        return list(dict.fromkeys(item.model for item in self.items))
+
     def total_usd(self) -> float:
-        return round(sum(item.cost_usd for item in self.items), 2)
+        """What the priced requests cost if all succeed (requests without a price count 0)."""
+        return round(sum(item.cost_usd or 0.0 for item in self.items), 2)
+
+    def unpriced(self) -> dict[str, int]:
+        """Requests per model without a price: running them needs ``prices:`` in the sweep."""
+        missing: dict[str, int] = {}
+        for item in self.items:
+            if item.cost_usd is None:
+                missing[item.model] = missing.get(item.model, 0) + 1
+        return missing
+
+    def require_prices(self) -> None:
+        """Raise :class:`InvalidInput` naming the models without a price (nothing may run without one)."""
+        unpriced = self.unpriced()
+        if unpriced:
+            names = ", ".join(f"{alias} ({n} requests)" for alias, n in unpriced.items())
+            example = next(iter(unpriced))
+            raise InvalidInput(
+                f"no price for {names}: give one in the sweep, e.g. prices: {{{example}: {{usd_per_clip: 0.50}}}}; "
+                "nothing was submitted"
+            )
 
     def estimate(self, concurrency: int = 4, seconds_per_request: Mapping[str, float] | None = None) -> Estimate:
-        """Request count, total USD if all succeed, and worst-case wall time at ``concurrency``."""
+        """Request count, total USD if all succeed (per model too), and worst-case wall time at ``concurrency``."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         per = dict(WORST_CASE_SECONDS, **(seconds_per_request or {}))
         by_duration: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        money: dict[str, float | None] = {}
+        rules: dict[str, str] = {}
         for item in self.items:
-            by_duration[item.request.duration] = by_duration.get(item.request.duration, 0) + 1
-        slowest = max((per[d] for d in by_duration), default=0.0)
+            seconds = str(item.request.duration_s)
+            by_duration[seconds] = by_duration.get(seconds, 0) + 1
+            alias = item.model
+            counts[alias] = counts.get(alias, 0) + 1
+            cost = item.cost_usd
+            so_far = money.get(alias, 0.0)
+            money[alias] = None if cost is None or (alias in money and so_far is None) else (so_far or 0.0) + cost
+            rules.setdefault(alias, item.request.rule.describe())
+        by_model = {
+            alias: ModelEstimate(
+                counts[alias], None if money[alias] is None else round(money[alias] or 0.0, 2), rules[alias]
+            )
+            for alias in counts
+        }
+        slowest = max((worst_case_for(int(d), per) for d in by_duration), default=0.0)
         worst = math.ceil(len(self.items) / concurrency) * slowest
-        return Estimate(len(self.items), self.total_usd(), worst, concurrency, by_duration)
+        return Estimate(len(self.items), self.total_usd(), worst, concurrency, by_duration, by_model)
 
     def to_frame(self):
         """The planned requests as a pandas DataFrame (one row per item)."""
@@ -260,6 +399,7 @@ class Sweep:
             [
                 {
                     "index": i.index,
+                    "model": i.model,
                     "repeat": i.repeat,
                     "fingerprint": i.fingerprint,
                     "cost_usd": i.cost_usd,
@@ -268,6 +408,63 @@ class Sweep:
                 for i in self.items
             ]
         )
+
+
+def _as_inputs(request: ModelRequest) -> dict[str, Any]:
+    """A request back as sweep inputs (its model, its arguments, its images under their sweep names)."""
+    inputs = {"model": request.alias, **request.arguments()}
+    for name, schema_field in request.endpoint.image_fields.items():
+        inputs.pop(schema_field, None)
+        if name in request.images:
+            inputs[name] = request.images[name]
+    return inputs
+
+
+def _price_rules(prices: Mapping[str, Mapping[str, float]]) -> dict[str, PriceRule]:
+    rules = {}
+    for alias, spec in prices.items():
+        model = get_model(alias)
+        try:
+            rules[model.alias] = user_price(spec)
+        except (ValueError, ArithmeticError) as exc:
+            raise SweepFileError(f"prices.{alias}: {exc}") from None
+    return rules
+
+
+class _ImageReader:
+    """Local images read once per sweep (sha256, size, pixels); URLs passed through."""
+
+    def __init__(self, base_dir: Path | None) -> None:
+        self.base_dir = base_dir
+        self._seen: dict[str, ImageRef] = {}
+
+    def ref(self, value: Any, key: str) -> ImageRef | None:
+        if value is None:
+            return None
+        if isinstance(value, ImageRef):
+            return value
+        if not isinstance(value, (str, Path)) or not str(value).strip():
+            raise InvalidRequest(f"{key}: must be a local image file or an https:// URL; got {value!r}", field=key)
+        text = str(value)
+        if is_url(text):
+            return ImageRef(source=text)
+        path = Path(text).expanduser()
+        if not path.is_absolute() and self.base_dir is not None:
+            path = self.base_dir / path
+        if text not in self._seen:
+            try:
+                facts = read_image(path)
+            except NotAnImage as exc:
+                raise InvalidRequest(f"{key}: {exc}", field=key) from None
+            self._seen[text] = ImageRef(
+                source=str(path),
+                sha256=facts.sha256,
+                bytes=facts.bytes,
+                width=facts.width,
+                height=facts.height,
+                format=facts.format,
+            )
+        return self._seen[text]
 
 
 def _check_axes(label: str, axes: Mapping[str, Sequence[Any]] | None) -> None:
@@ -292,4 +489,4 @@ def _zip_rows(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, row)) for row in zip(*(columns[k] for k in keys))]
 
 
-__all__ = ["MAX_REQUESTS", "WORST_CASE_SECONDS", "Estimate", "Sweep", "SweepItem"]
+__all__ = ["MAX_REQUESTS", "WORST_CASE_SECONDS", "Estimate", "ModelEstimate", "Sweep", "SweepItem"]

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("name: x\nprompt: a\nrepeats: 1.5\n", "repeats: must be a positive integer; got 1.5"),
         ("name: x\nprompt: a\ntags: [1]\n", "tags: must be a mapping"),
         ("name: x\nprompt: a\ngrid: {cfg_scale: []}\n", "grid.cfg_scale: must be a non-empty list of values"),
-        ("name: x\nprompt: a\nzip: {seed: [1]}\n", "zip.seed: unknown input"),
+        ("name: x\nprompt: a\nzip: {sead: [1]}\n", "zip.sead: unknown input"),
         ("name: x\nprompts: [a]\n", "prompts: unknown key; allowed keys: name, description"),
     ],
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -16,7 +17,6 @@ import httpx
 from kling_lab.backends.base import Completed, InProgress, Queued, Status
 from kling_lab.backends.preflight import check_reachable, is_loopback_address
 from kling_lab.errors import BackendConfigError, BackendError
-from kling_lab.request import ENDPOINT, KlingRequest
 
 FINGERPRINT_HEADER = "X-Kling-Lab-Fingerprint"
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -46,9 +46,10 @@ class FalBackend:
     """Talks to fal's queue with the real fal-client. Needs ``FAL_KEY``."""
 
     name = "fal"
+    storage_namespace = "fal"
     poll_interval_s = 2.0
 
-    def __init__(self, key: str | None = None, *, endpoint: str = ENDPOINT, timeout_s: float = 120.0) -> None:
+    def __init__(self, key: str | None = None, *, timeout_s: float = 120.0) -> None:
         key = key or os.environ.get("FAL_KEY")
         if not key:
             raise BackendConfigError(
@@ -58,11 +59,10 @@ class FalBackend:
         self._check_host()
         import fal_client
 
-        self.endpoint = endpoint
         self._client = fal_client.AsyncClient(key=key, default_timeout=timeout_s)
 
     def __repr__(self) -> str:  # never shows the key
-        return f"{type(self).__name__}(endpoint={self.endpoint!r})"
+        return f"{type(self).__name__}()"
 
     def _check_host(self) -> None:
         host = fal_queue_host()
@@ -79,33 +79,33 @@ class FalBackend:
         (nothing is sent). Raises :class:`BackendConfigError` when it cannot be reached."""
         await check_reachable(fal_queue_host(), allow_loopback=self.allow_loopback, backup_hosts=fal_backup_hosts())
 
-    # -- the four queue calls --------------------------------------------------------------
-    async def submit(self, request: KlingRequest, *, fingerprint: str | None = None) -> str:
+    # -- the four queue calls, and storage -------------------------------------------------
+    async def submit(self, endpoint: str, arguments: Mapping[str, Any], *, fingerprint: str | None = None) -> str:
         headers = {FINGERPRINT_HEADER: fingerprint} if fingerprint else {}
         try:
-            handle = await self._client.submit(self.endpoint, arguments=request.arguments(), headers=headers)
+            handle = await self._client.submit(endpoint, arguments=dict(arguments), headers=headers)
         except Exception as exc:
             raise translate_error(exc) from exc
         return handle.request_id
 
-    async def status(self, request_id: str) -> Status:
+    async def status(self, endpoint: str, request_id: str) -> Status:
         try:
-            raw = await self._client.status(self.endpoint, request_id, with_logs=True)
+            raw = await self._client.status(endpoint, request_id, with_logs=True)
         except Exception as exc:
             raise translate_error(exc) from exc
         return _from_fal_status(raw)
 
-    async def result(self, request_id: str) -> dict[str, Any]:
+    async def result(self, endpoint: str, request_id: str) -> dict[str, Any]:
         try:
-            return await self._client.result(self.endpoint, request_id)
+            return await self._client.result(endpoint, request_id)
         except Exception as exc:
             raise translate_error(exc) from exc
 
-    async def cancel(self, request_id: str) -> str:
+    async def cancel(self, endpoint: str, request_id: str) -> str:
         """Ask fal to cancel: "requested", or "completed" (too late: it finished and is billed),
         or "unknown" (fal does not know the id, e.g. expired)."""
         try:
-            await self._client.cancel(self.endpoint, request_id)
+            await self._client.cancel(endpoint, request_id)
         except Exception as exc:
             err = translate_error(exc)
             if err.status_code == 400:
@@ -114,6 +114,15 @@ class FalBackend:
                 return "unknown"
             raise err from exc
         return "requested"
+
+    async def upload(self, data: bytes, content_type: str, file_name: str) -> str:
+        """fal_client's own upload (fal's CDN, falling back to fal storage); returns the file's URL."""
+        try:
+            return await self._client.upload(data, content_type, file_name=file_name)
+        except Exception as exc:
+            err = translate_error(exc)
+            err.error_type = "upload_error" if err.error_type == "client_error" else err.error_type
+            raise err from exc
 
     async def aclose(self) -> None:
         """Close the httpx client fal_client created (it has no close() of its own)."""

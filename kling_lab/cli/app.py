@@ -24,6 +24,7 @@ from kling_lab.util.text import printable
 COMMAND_MODULES: list[str] = [
     "run",
     "estimate",
+    "models",
     "runs",
     "resume",
     "report",

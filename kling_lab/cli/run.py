@@ -42,6 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kling_lab.sweep import Sweep
 
     sweep = Sweep.from_yaml(args.file, max_requests=args.max_requests)  # bad input fails here: nothing started
+    sweep.require_prices()
     from kling_lab.runner.api import execute, make_runner  # the heavy imports, once the input is known good
 
     runner = make_runner(

@@ -88,6 +88,7 @@ async def run_async(
 ) -> RunResult:
     """Run a sweep and log every request; see :func:`run` for the options."""
     sweep = as_sweep(sweep)  # bad input fails here, before any backend starts
+    sweep.require_prices()
     return await execute(make_runner(backend, store, backend_options=backend_options, **options), sweep)
 
 

@@ -24,22 +24,24 @@ async def uninterruptible(coro: Awaitable[None]) -> None:
             continue
 
 
-async def cancel_quietly(backend: Backend, request_id: str) -> str:
+async def cancel_quietly(backend: Backend, endpoint: str, request_id: str) -> str:
     """``backend.cancel``'s answer, or "failed" (logged) if the call itself failed."""
     try:
-        return await asyncio.wait_for(backend.cancel(request_id), timeout=CANCEL_TIMEOUT_S)
+        return await asyncio.wait_for(backend.cancel(endpoint, request_id), timeout=CANCEL_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001
         log.warning("cancel of %s failed: %s", request_id, exc)
         return "failed"
 
 
-async def confirm_cancel(backend: Backend, request_id: str, poll_interval_s: float, timeout_s: float = 3.0) -> str:
+async def confirm_cancel(
+    backend: Backend, endpoint: str, request_id: str, poll_interval_s: float, timeout_s: float = 3.0
+) -> str:
     """Poll briefly after a cancel: "cancelled", "completed" (it finished anyway) or "requested"."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:
         try:
-            status = await backend.status(request_id)
+            status = await backend.status(endpoint, request_id)
         except BackendError:
             break
         if isinstance(status, Completed):
@@ -48,15 +50,15 @@ async def confirm_cancel(backend: Backend, request_id: str, poll_interval_s: flo
     return "requested"
 
 
-async def cancel_on_interrupt(backend: Backend, request_id: str, poll_interval_s: float) -> str | None:
+async def cancel_on_interrupt(backend: Backend, endpoint: str, request_id: str, poll_interval_s: float) -> str | None:
     """Cancel an interrupted request at fal: the note for its ``cancelled`` row, or None when
     fal says it finished anyway (it is billed: it stays in the journal for a resume)."""
     try:
-        answer = await asyncio.wait_for(backend.cancel(request_id), timeout=CANCEL_TIMEOUT_S)
+        answer = await asyncio.wait_for(backend.cancel(endpoint, request_id), timeout=CANCEL_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001
         return f"interrupted; the cancel call failed ({exc}): fal may still run and bill it"
     if answer == "requested":
-        answer = await confirm_cancel(backend, request_id, poll_interval_s)
+        answer = await confirm_cancel(backend, endpoint, request_id, poll_interval_s)
     if answer == "completed":
         return None
     return {

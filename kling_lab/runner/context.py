@@ -14,6 +14,7 @@ from kling_lab.runner.events import EventBus
 from kling_lab.runner.journal import Journal
 from kling_lab.runner.options import RunOptions
 from kling_lab.runner.row_writer import RowWriter
+from kling_lab.runner.uploads import Uploader
 from kling_lab.store.run_store import RunStore
 
 
@@ -30,6 +31,7 @@ class RunContext:
     events: EventBus
     slots: asyncio.Semaphore  # requests in flight at fal (``concurrency``)
     downloads: asyncio.Semaphore  # videos downloading at once
+    uploads: Uploader  # local images to fal storage, each content once ever (cached in the store)
     rng: random.Random = field(default_factory=random.Random)
     submitted: int = 0  # new requests fal accepted (each one paid unless it fails)
     pending_left: int = 0  # requests left in the journal for a later resume

@@ -2,7 +2,7 @@
 
 ::
 
-    reserve price (or skipped_budget) ─► submit ─► journal ─► poll ─► result ─► download ─► ok row
+    reserve price (or skipped_budget) ─► upload images ─► submit ─► journal ─► poll ─► result ─► download ─► ok row
     journaled already (re-attach) ───────────────────────────► poll ─► ...     (never submitted again)
 
 Every call to fal goes through the one retry policy (:func:`kling_lab.runner.retry.retry`):
@@ -27,7 +27,7 @@ from typing import Any
 from kling_lab.backends.base import Completed, InProgress, Queued, Status
 from kling_lab.errors import BackendError, DownloadError
 from kling_lab.media.download import Downloaded, download
-from kling_lab.request import KlingRequest
+from kling_lab.models import ModelRequest
 from kling_lab.runner.cancel import cancel_on_interrupt, cancel_quietly, uninterruptible
 from kling_lab.runner.context import RunContext
 from kling_lab.runner.events import TERMINAL_STATES, JobState
@@ -35,6 +35,7 @@ from kling_lab.runner.journal import PendingRequest
 from kling_lab.runner.retry import retry
 from kling_lab.runner.rows import base_row, cache_hit_row
 from kling_lab.util.clock import utcnow
+from kling_lab.util.text import canonical_json
 
 log = logging.getLogger("kling_lab.runner")
 
@@ -52,7 +53,7 @@ class Job:
     """One request on its way to its row (``row`` holds the columns known so far)."""
 
     ctx: RunContext
-    request: KlingRequest
+    request: ModelRequest
     fingerprint: str
     repeat: int
     meta: dict[str, Any]
@@ -72,13 +73,23 @@ class Job:
             repeat=self.repeat,
             sweep_meta=self.meta,
             backend=backend.name,
-            endpoint=backend.endpoint,
         )
 
     def twin(self, reattach: PendingRequest) -> Job:
         """The same item re-attached to another journaled request id (one lost submit response
         can leave several paid ids for one fingerprint: each is collected)."""
         return Job(self.ctx, self.request, self.fingerprint, self.repeat, self.meta, reattach)
+
+    @property
+    def endpoint(self) -> str:
+        return self.request.endpoint_id
+
+    @property
+    def price(self) -> float:
+        """What fal charges if it succeeds (the runner refuses sweeps with unknown prices)."""
+        cost = self.request.cost_usd()
+        assert cost is not None, f"{self.request.alias}: no price"
+        return cost
 
     @property
     def claim_key(self) -> str:
@@ -132,7 +143,7 @@ class Job:
 
     async def _submit_and_follow(self) -> None:
         ctx = self.ctx
-        price = self.request.cost_usd()
+        price = self.price
         await ctx.slots.acquire()
         try:
             if not await ctx.budget.reserve(price):
@@ -156,7 +167,8 @@ class Job:
         assert p is not None
         self.request_id = p.request_id
         self.row.update(request_id=p.request_id, submitted_at=p.submitted_at)
-        self.reserved = self.request.cost_usd()
+        self.row["arguments_json"] = canonical_json(p.input)
+        self.reserved = self.price
         ctx.budget.force_reserve(self.reserved)
         if p.downloaded is not None and ctx.store.has_video(p.downloaded["video_path"]):
             self.row.update(p.downloaded)  # the video is already here: never download it twice
@@ -168,11 +180,19 @@ class Job:
             await self._collect()
 
     async def _submit(self) -> bool:
-        """Submit with retries of transient errors; journal the request id before anything else."""
+        """Upload local images (once ever each), then submit with retries of transient errors;
+        journal the request id before anything else."""
         ctx = self.ctx
         try:
+            urls = await retry(lambda: ctx.uploads.urls(self.request), ctx.options.submit_policy, rng=ctx.rng)
+        except BackendError as exc:
+            await self._fail(exc.error_type or "upload_error", f"upload to fal storage failed: {exc}")
+            return False
+        arguments = self.request.sent_arguments(urls)
+        self.row["arguments_json"] = canonical_json(arguments)
+        try:
             request_id = await retry(
-                lambda: ctx.backend.submit(self.request, fingerprint=self.fingerprint),
+                lambda: ctx.backend.submit(self.endpoint, arguments, fingerprint=self.fingerprint),
                 ctx.options.submit_policy,
                 rng=ctx.rng,
                 on_attempt=self._count_attempt,
@@ -185,16 +205,19 @@ class Job:
             request_id=request_id,
             fingerprint=self.fingerprint,
             backend=ctx.backend.name,
-            endpoint=ctx.backend.endpoint,
-            input=self.request.arguments(),
+            endpoint=self.endpoint,
+            input=arguments,
             submitted_at=submitted_at,
-            sweep={**self.meta, "repeat": self.repeat},
+            sweep={**self.meta, "repeat": self.repeat, "model": self.request.alias, **self._image_meta()},
         )
         self.request_id = request_id
         ctx.submitted += 1
         self.row.update(request_id=request_id, submitted_at=submitted_at)
         self.emit("queued")
         return True
+
+    def _image_meta(self) -> dict[str, Any]:
+        return {k: v for k in ("image_sha256", "end_image_sha256") if (v := self.row.get(k)) is not None}
 
     def _count_attempt(self, attempt: int) -> None:
         self.row["attempts"] = attempt
@@ -209,13 +232,13 @@ class Job:
         async def poll() -> Status:
             if deadline is not None and utcnow() > deadline:
                 raise _TimedOut()
-            return await ctx.backend.status(request_id)
+            return await ctx.backend.status(self.endpoint, request_id)
 
         while True:
             try:
                 status = await retry(poll, ctx.options.poll_policy, rng=ctx.rng)
             except _TimedOut:
-                if await cancel_quietly(ctx.backend, request_id) == "completed":
+                if await cancel_quietly(ctx.backend, self.endpoint, request_id) == "completed":
                     deadline = None  # it finished just now and is billed: collect it after all
                     continue
                 await self._fail("timeout", f"no result after {timeout:g} s; cancelled at fal")
@@ -245,12 +268,13 @@ class Job:
         ctx, request_id = self.ctx, self.request_id
         assert request_id is not None
         try:
-            result = await retry(lambda: ctx.backend.result(request_id), ctx.options.submit_policy, rng=ctx.rng)
+            result = await retry(
+                lambda: ctx.backend.result(self.endpoint, request_id), ctx.options.submit_policy, rng=ctx.rng
+            )
         except BackendError as exc:
             await self._fail(exc.error_type or "result_error", str(exc))
             return
-        video = result.get("video") if isinstance(result, dict) else None
-        url = video.get("url") if isinstance(video, dict) else None
+        url = self.request.endpoint.video_url(result)
         if not url:
             await self._fail("bad_result", f"result has no video url: {json.dumps(result)[:200]}")
             return
@@ -278,11 +302,11 @@ class Job:
                 self.row.update(await asyncio.to_thread(hook, str(media_path)))
             except Exception as exc:  # noqa: BLE001 - metrics must never lose a paid result
                 log.warning("media analysis failed for %s: %s", media_path, exc)
-        cost = self.request.cost_usd()
+        cost = self.price
         await self._finish({**self.row, "status": "ok", "cost_usd": cost, "logged_at": utcnow()}, charged=cost)
 
     async def _fail(self, error_type: str, message: str, *, status: str = "failed", charged: bool = False) -> None:
-        cost = self.request.cost_usd() if charged else 0.0
+        cost = self.price if charged else 0.0
         row = {**self.row, "status": status, "error_type": error_type, "error": message[:2000], "cost_usd": cost}
         row["logged_at"] = utcnow()
         await self._finish(row, charged=cost)
@@ -302,7 +326,7 @@ class Job:
         note = None
         if self.row.get("completed_at") is None:
             assert self.request_id is not None
-            note = await cancel_on_interrupt(self.ctx.backend, self.request_id, self.ctx.poll_interval_s)
+            note = await cancel_on_interrupt(self.ctx.backend, self.endpoint, self.request_id, self.ctx.poll_interval_s)
         if note is None:
             self.ctx.pending_left += 1
             self.emit("left_pending", message="interrupted after fal finished it; a resume collects it")

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from kling_lab.backends.base import Backend
-from kling_lab.request import KlingRequest
+from kling_lab.models import ModelRequest, model_for_endpoint
 from kling_lab.runner.budget import Budget
 from kling_lab.runner.claims import Claims
 from kling_lab.runner.context import RunContext
@@ -37,7 +37,9 @@ from kling_lab.runner.plan import Plan
 from kling_lab.runner.progress import ProgressBar
 from kling_lab.runner.row_writer import RowWriter
 from kling_lab.runner.rows import tags_json
+from kling_lab.runner.uploads import Uploader
 from kling_lab.store.run_store import RunStore
+from kling_lab.store.uploads import UploadCache
 from kling_lab.sweep import Sweep
 
 log = logging.getLogger("kling_lab.runner")
@@ -74,6 +76,7 @@ class Runner:
             events=self.events,
             slots=asyncio.Semaphore(self.options.concurrency),
             downloads=asyncio.Semaphore(self.options.download_concurrency),
+            uploads=Uploader(backend, UploadCache(self.store)),
         )
         self.last_result: RunResult | None = None
 
@@ -100,12 +103,15 @@ class Runner:
 
     def _prepare(self, sweep: Sweep) -> tuple[list[Job], str]:
         """One job per request: re-attached (journaled), a cache hit (``cache_source``) or new."""
+        sweep.require_prices()  # a budget cannot hold a request of unknown price
         pending: dict[tuple[str, str, str], list[PendingRequest]] = {}
         for p in self._open_pending():
             if p.owner_alive:  # a live runner is collecting it (and holds its claim: we wait for it)
                 continue
             pending.setdefault((p.backend, p.endpoint, p.fingerprint), []).append(p)
-        cached = {} if self.options.force else self._cached_ok({i.fingerprint for i in sweep.items})
+        cached = (
+            {} if self.options.force else self._cached_ok({i.fingerprint: i.request.endpoint_id for i in sweep.items})
+        )
         params_json = tags_json(sweep.tags, self.options.tags)
         sweep_id = sweep.sweep_id  # hashes every item's fingerprint: once per run, not once per item
         jobs: list[Job] = []
@@ -118,7 +124,7 @@ class Runner:
                 "params_json": params_json,
             }
             job = Job(self.ctx, item.request, item.fingerprint, item.repeat, meta)
-            journaled = pending.pop((self.backend.name, self.backend.endpoint, item.fingerprint), [])
+            journaled = pending.pop((self.backend.name, item.request.endpoint_id, item.fingerprint), [])
             if journaled:
                 # Already submitted by an earlier process: re-attach, never submit again. A lost
                 # submit response can leave several paid ids for one fingerprint: collect them all.
@@ -135,14 +141,15 @@ class Runner:
         new = [job for job in jobs if job.reattach is None and job.cache_source is None]
         by_duration: dict[str, int] = {}
         for job in new:
-            by_duration[job.request.duration] = by_duration.get(job.request.duration, 0) + 1
+            seconds = str(job.request.duration_s)
+            by_duration[seconds] = by_duration.get(seconds, 0) + 1
         return Plan(
             sweep_id=sweep_id,
             total=len(jobs),
             cached=sum(1 for job in jobs if job.reattach is None and job.cache_source is not None),
             reattached=sum(1 for job in jobs if job.reattach is not None),
             to_submit=len(new),
-            to_pay_usd=float(sum(Decimal(str(job.request.cost_usd())) for job in new)),
+            to_pay_usd=float(sum(Decimal(str(job.price)) for job in new)),
             by_duration=by_duration,
         )
 
@@ -159,7 +166,14 @@ class Runner:
             if p.owner_alive:
                 log.warning("request %s is being collected by running process %s; skipped", p.request_id, p.owner_pid)
                 continue
-            request = KlingRequest.parse(p.input)
+            request = _journaled_request(p)
+            if request is None:
+                log.warning(
+                    "request %s is for %s, which no registered model serves; left in the journal",
+                    p.request_id,
+                    p.endpoint,
+                )
+                continue
             jobs.append(Job(self.ctx, request, p.fingerprint, int(p.sweep.get("repeat", 0)), dict(p.sweep), reattach=p))
         await self._preflight(jobs)
         return await self._execute(jobs, None)
@@ -170,11 +184,7 @@ class Runner:
 
         A request whose row reached the log just before a crash (but not its ``done``
         event) is marked done here instead of being collected twice."""
-        mine = [
-            p
-            for p in self.journal.pending().values()
-            if p.backend == self.backend.name and p.endpoint == self.backend.endpoint
-        ]
+        mine = [p for p in self.journal.pending().values() if p.backend == self.backend.name]
         if not mine:
             return []
         logged = {
@@ -190,13 +200,15 @@ class Runner:
                 still.append(p)
         return still
 
-    def _cached_ok(self, fingerprints: set[str]) -> dict[str, dict[str, Any]]:
-        """fingerprint → the latest ok row of this backend whose video is still in the store."""
+    def _cached_ok(self, endpoints: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """fingerprint → the latest ok row of this backend (and endpoint) whose video is still in the store."""
         found: dict[str, dict[str, Any]] = {}
         candidates = [
             r
-            for r in self.store.rows_where("fingerprint", fingerprints)
-            if r["status"] == "ok" and r["backend"] == self.backend.name and r["endpoint"] == self.backend.endpoint
+            for r in self.store.rows_where("fingerprint", endpoints)
+            if r["status"] == "ok"
+            and r["backend"] == self.backend.name
+            and r["endpoint"] == endpoints[r["fingerprint"]]
         ]
         # Remote: one listing instead of a request per video; local: a stat per candidate.
         remote_videos = self.store.video_keys() if candidates and self.store.is_remote else None
@@ -297,7 +309,7 @@ class Runner:
                 job.collected_elsewhere()
                 return False
         elif waited:
-            hit = self._cached_ok({job.fingerprint}).get(job.fingerprint)
+            hit = self._cached_ok({job.fingerprint: job.endpoint}).get(job.fingerprint)
             if hit is not None:
                 self.claims.release(key)
                 job.log_cache_hit(hit)
@@ -306,3 +318,12 @@ class Runner:
             if journaled:
                 job.reattach = journaled[0]
         return True
+
+
+def _journaled_request(p: PendingRequest) -> ModelRequest | None:
+    """The request a journal entry was submitted with (its arguments as sent; None for an unknown endpoint)."""
+    model = model_for_endpoint(p.endpoint)
+    endpoint = model.endpoint_by_id(p.endpoint) if model is not None else None
+    if model is None or endpoint is None:
+        return None
+    return ModelRequest(model, endpoint, endpoint.schema.model_validate(p.input))

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from kling_lab._version import __version__
-from kling_lab.request import KlingRequest
+from kling_lab.models import ModelRequest
 from kling_lab.store.schema import PROBE_COLUMNS, QC_COLUMNS
 from kling_lab.util.clock import utcnow
+from kling_lab.util.text import canonical_json
 
 
 def current_user() -> str:
@@ -29,22 +30,20 @@ def new_run_id() -> str:
 
 
 def base_row(
-    *, request: KlingRequest, fingerprint: str, repeat: int, sweep_meta: Mapping[str, Any], backend: str, endpoint: str
+    *, request: ModelRequest, fingerprint: str, repeat: int, sweep_meta: Mapping[str, Any], backend: str
 ) -> dict[str, Any]:
-    """The columns every row of a request has, whatever its outcome."""
-    return {
+    """The columns every row of a request has, whatever its outcome (a re-attached request's
+    image digests come from its journal entry: its arguments hold the uploaded URLs)."""
+    row = {
         "run_id": new_run_id(),
         "sweep_id": sweep_meta.get("sweep_id"),
         "experiment": sweep_meta.get("experiment"),
         "sweep_index": sweep_meta.get("sweep_index"),
         "fingerprint": fingerprint,
-        "endpoint": endpoint,
+        "endpoint": request.endpoint_id,
         "backend": backend,
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
-        "cfg_scale": request.cfg_scale,
-        "aspect_ratio": request.aspect_ratio,
-        "duration_s": request.duration_s,
+        **request.columns(),
+        "arguments_json": canonical_json(request.arguments()),
         "repeat": repeat,
         "cache_hit": False,
         "cost_usd": 0.0,
@@ -53,6 +52,10 @@ def base_row(
         "kling_lab_version": __version__,
         "user": current_user(),
     }
+    for key in ("image_sha256", "end_image_sha256"):
+        if row.get(key) is None and sweep_meta.get(key) is not None:
+            row[key] = sweep_meta[key]
+    return row
 
 
 def cache_hit_row(row: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:

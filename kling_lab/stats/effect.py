@@ -29,7 +29,17 @@ from kling_lab.errors import InvalidInput
 from kling_lab.stats.permutation import DistanceSS, Labels, ScalarSS, SumOfSquares, permutation_test
 from kling_lab.util.text import truncate
 
-SETTING_COLUMNS = ("prompt", "negative_prompt", "cfg_scale", "aspect_ratio", "duration_s")
+SETTING_COLUMNS = (
+    "model",
+    "prompt",
+    "negative_prompt",
+    "cfg_scale",
+    "aspect_ratio",
+    "duration_s",
+    "resolution",
+    "generate_audio",
+    "image_sha256",
+)
 DistanceMetric = Callable[[list[str]], NDArray[np.float64]]
 
 
@@ -245,7 +255,16 @@ def _observations(runs: pd.DataFrame, param: str, metric: str, kind: str) -> pd.
 
 def _strata(df: pd.DataFrame, param: str, within: str | Sequence[str] | None) -> list[str]:
     if within is None:
-        return [c for c in SETTING_COLUMNS if c != param and c in df.columns and df[c].nunique(dropna=False) > 1]
+        # An input that only changes along with ``param`` (e.g. cfg_scale, which only Kling models take,
+        # when param is "model") is part of what param changes, not a stratum that could pose as it.
+        return [
+            c
+            for c in SETTING_COLUMNS
+            if c != param
+            and c in df.columns
+            and df[c].nunique(dropna=False) > 1
+            and df.groupby(param, dropna=False)[c].nunique(dropna=False).max() > 1
+        ]
     names = [within] if isinstance(within, str) else list(within)
     missing = [c for c in names if c not in df.columns]
     if missing:

@@ -214,6 +214,7 @@ class RunStore:
     def load(self, *, sweep_id: str | None = None, absolute_paths: bool = True):
         """The run log as one pandas DataFrame (typed columns, UTC timestamps), oldest first."""
         df = _frame(_latest_revisions(self.read_table()))
+        _fill_models(df)
         if len(df):
             df = df.sort_values(["logged_at", "sweep_index"], kind="stable").reset_index(drop=True)
         if sweep_id is not None:
@@ -282,6 +283,21 @@ def _latest_revisions(table: pa.Table) -> pa.Table:
     keep = np.ones(len(ids), dtype=bool)
     keep[1:] = ids[1:] != ids[:-1]
     return ordered.filter(pa.array(keep))
+
+
+def _fill_models(df) -> None:
+    """Rows written before the model registry have no ``model``: take it from their endpoint."""
+    missing = df["model"].isna() if "model" in df else None
+    if missing is None or not missing.any():
+        return
+    import pandas as pd
+
+    from kling_lab.models import model_for_endpoint
+
+    aliases = {e: m.alias for e in df.loc[missing, "endpoint"].dropna().unique() if (m := model_for_endpoint(e))}
+    if aliases:
+        filled = df.loc[missing, "endpoint"].map(lambda e: aliases.get(e, pd.NA)).astype(df["model"].dtype)
+        df.loc[missing, "model"] = filled
 
 
 def _frame(table: pa.Table):

@@ -66,13 +66,20 @@ RUN_COLUMNS: list[tuple[str, pa.DataType, str]] = [
         TS,
         "set when a row is re-written with more facts (e.g. backfilled metrics); the newest revision of a run_id wins",
     ),
+    ("model", pa.string(), "the model's alias in the registry (older rows: derived from endpoint when loaded)"),
+    ("arguments_json", pa.string(), "the exact input sent to fal (canonical JSON; local images as their fal URL)"),
+    ("seed", pa.int64(), "input: seed (models that take one)"),
+    ("resolution", pa.string(), "input: resolution (models that take one)"),
+    ("generate_audio", pa.bool_(), "input: generate_audio (models that make sound)"),
+    ("image_sha256", pa.string(), "image-to-video: sha256 of the start frame (null for a URL given as is)"),
+    ("end_image_sha256", pa.string(), "image-to-video: sha256 of the end frame"),
 ]
 
 RUN_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in RUN_COLUMNS])
 COLUMN_DOCS = {name: doc for name, _, doc in RUN_COLUMNS}
 QC_COLUMNS = [name for name, _, _ in RUN_COLUMNS if name.startswith("qc_")]
 PROBE_COLUMNS = ["width", "height", "fps", "frames", "video_duration_s", "codec"]
-PARAM_COLUMNS = ["prompt", "negative_prompt", "cfg_scale", "aspect_ratio", "duration_s", "repeat"]
+PARAM_COLUMNS = ["model", "prompt", "negative_prompt", "cfg_scale", "aspect_ratio", "duration_s", "repeat"]
 STATUSES = ("ok", "failed", "cancelled", "skipped_budget")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 ELLIPSIS = "…"
 # C0/C1 control characters (ESC, CSI, BEL, NUL, CR, DEL, ...), but not newline and tab.
@@ -28,4 +30,9 @@ def truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + ELLIPSIS
 
 
-__all__ = ["ELLIPSIS", "control_character", "printable", "truncate"]
+def canonical_json(value: Any) -> str:
+    """One JSON text per value (sorted keys, no spaces, unescaped unicode): what fingerprints hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+__all__ = ["ELLIPSIS", "canonical_json", "control_character", "printable", "truncate"]

@@ -60,7 +60,30 @@ def summary_table(runs: pd.DataFrame) -> str:
         table(["status", "runs", "cost (USD)"], rows)
         + "<p></p>"
         + table(["latency", "median s", "p90 s", "max s", "runs measured"], latency)
+        + ("<p></p>" + models_table(runs) if "model" in runs else "")
     )
+
+
+def models_table(runs: pd.DataFrame) -> str:
+    """Per model: requests, failure rate, dollars per ok clip, latency (see :func:`kling_lab.stats.models.model_table`)."""
+    from kling_lab.stats.models import model_table
+
+    per = model_table(runs)
+    rows = [
+        [
+            model,
+            int(r["requests"]),
+            int(r["ok"]),
+            _num(r["failure_rate"], "{:.0%}"),
+            f"${r['spent_usd']:.2f}",
+            _num(r["usd_per_ok_clip"], "${:.2f}"),
+            _num(r["median_s"]),
+            _num(r["p90_s"]),
+        ]
+        for model, r in per.iterrows()
+    ]
+    headers = ["model", "requests", "ok", "failed %", "spent", "$ per ok clip", "median s", "p90 s"]
+    return table(headers, rows)
 
 
 def params_table(runs: pd.DataFrame) -> str:

@@ -3,9 +3,13 @@
 Routes (:meth:`EmulatorApp.routes` is the whole table):
 
 - ``POST /{endpoint_id}`` per served endpoint: submit (401 without ``Authorization: Key …``,
-  422 in fal's ``{"detail": [...]}`` shape for invalid input);
-- ``GET …/requests/{id}/status``, ``GET …/requests/{id}``, ``PUT …/requests/{id}/cancel`` under each
-  endpoint's app prefix (``owner/alias``, what fal_client uses) and under its full id;
+  422 in fal's ``{"detail": [...]}`` shape for invalid input). Served: the endpoints given to the
+  app, or (by default) every endpoint of every registered model, looked up when a request comes,
+  so a model registered in a notebook is served at once;
+- ``GET …/requests/{id}/status``, ``GET …/requests/{id}``, ``PUT …/requests/{id}/cancel`` under the
+  job's endpoint's app prefix (``owner/alias``, what fal_client uses) or its full id;
+- fal storage (:mod:`~kling_lab.backends.emulator.storage`) and the platform pricing API
+  (:mod:`~kling_lab.backends.emulator.pricing`);
 - ``GET /_emulator/files/{id}/{name}``: a job's output files (the video URLs), with Range support;
 - ``GET /_emulator/stats``, ``GET|POST /_emulator/config``, ``POST /_emulator/reset``: control.
 
@@ -23,11 +27,15 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from kling_lab.backends.emulator.config import EmulatorConfig
-from kling_lab.backends.emulator.endpoints import ModelEndpoint, Workshop
+from kling_lab.backends.emulator.endpoints import ModelEndpoint, Workshop, app_prefix
 from kling_lab.backends.emulator.faults import Faults
+from kling_lab.backends.emulator.pricing import PricingRoutes
 from kling_lab.backends.emulator.queue import CANCELLED_MESSAGE, Job, JobQueue
 from kling_lab.backends.emulator.responses import drop, json_response, truncated, validation_detail
+from kling_lab.backends.emulator.storage import StorageRoutes
+from kling_lab.backends.emulator.video import VideoEndpoint
 from kling_lab.backends.fal import FINGERPRINT_HEADER
+from kling_lab.models import model_for_endpoint
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JobHandler = Callable[[web.Request, Job], Awaitable[web.StreamResponse]]
@@ -41,13 +49,25 @@ class EmulatorApp:
         self,
         queue: JobQueue,
         shop: Workshop,
-        endpoints: Iterable[ModelEndpoint[Any]],
+        endpoints: Iterable[ModelEndpoint[Any]] | None,
         base_url: Callable[[], str],
     ) -> None:
         self.queue, self.shop = queue, shop
-        self.endpoints = {endpoint.endpoint_id: endpoint for endpoint in endpoints}
+        self.fixed = endpoints is not None  # only the given endpoints, not the registry's
+        self.endpoints = {endpoint.endpoint_id: endpoint for endpoint in endpoints or ()}
         self.faults = Faults(queue)
         self._base_url = base_url
+
+    def endpoint(self, endpoint_id: str) -> ModelEndpoint[Any] | None:
+        """The served endpoint with this id (a registered model's, made on first use), or None."""
+        if endpoint_id in self.endpoints or self.fixed:
+            return self.endpoints.get(endpoint_id)
+        model = model_for_endpoint(endpoint_id)
+        endpoint = model.endpoint_by_id(endpoint_id) if model is not None else None
+        if model is None or endpoint is None:
+            return None
+        served = self.endpoints[endpoint_id] = VideoEndpoint(model, endpoint)
+        return served
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware()], client_max_size=MAX_BODY_BYTES)
@@ -56,31 +76,29 @@ class EmulatorApp:
         return app
 
     def routes(self) -> list[web.RouteDef]:
-        """The route table: submit per endpoint, the request routes per prefix, the emulator's own."""
-        table = [web.post(f"/{e.endpoint_id}", self._submit_to(e)) for e in self.endpoints.values()]
-        prefixes = dict.fromkeys(p for e in self.endpoints.values() for p in (e.app_prefix, e.endpoint_id))
-        for prefix in prefixes:
-            base = f"/{prefix}/requests/{{request_id}}"
-            table += [
-                web.get(f"{base}/status", self._on_job("status", self._status)),
-                web.get(base, self._on_job("result", self._result)),
-                web.put(f"{base}/cancel", self._on_job("cancel", self._cancel)),
-            ]
+        """The route table: the emulator's own, storage, pricing, then fal's queue API for any endpoint id."""
+        base = "/{prefix:.+}/requests/{request_id}"
+        storage = StorageRoutes(lambda: self.shop.storage, self.queue, _authorized)
         return [
-            *table,
             web.get("/_emulator/files/{request_id}/{name}", self._file),
             web.get("/_emulator/stats", self._stats),
             web.get("/_emulator/config", self._get_config),
             web.post("/_emulator/config", self._post_config),
             web.post("/_emulator/reset", self._reset),
+            *storage.routes(),
+            *PricingRoutes(self.queue, _authorized).routes(),
+            web.get(f"{base}/status", self._on_job("status", self._status)),
+            web.get(base, self._on_job("result", self._result)),
+            web.put(f"{base}/cancel", self._on_job("cancel", self._cancel)),
+            web.post("/{endpoint_id:.+}", self._submit_any),
         ]
 
     # -- fal's queue API -----------------------------------------------------------------------
-    def _submit_to(self, endpoint: ModelEndpoint[Any]) -> Handler:
-        async def submit(http: web.Request) -> web.StreamResponse:
-            return await self._submit(http, endpoint)
-
-        return submit
+    async def _submit_any(self, http: web.Request) -> web.StreamResponse:
+        endpoint = self.endpoint(http.match_info["endpoint_id"])
+        if endpoint is None:
+            return json_response({"detail": f"Not Found: POST {http.path}"}, 404)
+        return await self._submit(http, endpoint)
 
     async def _submit(self, http: web.Request, endpoint: ModelEndpoint[Any]) -> web.StreamResponse:
         if not _authorized(http):
@@ -126,6 +144,8 @@ class EmulatorApp:
             self.queue.counters.calls[call] += 1
             request_id = http.match_info["request_id"]
             job = self.queue.get(request_id)
+            if job is not None and http.match_info["prefix"] not in (app_prefix(job.endpoint), job.endpoint):
+                job = None  # the id exists, but under another app
             if (fault := self.faults.infra(http, call, job.key if job else request_id, request_id)) is not None:
                 return fault
             if job is None:
@@ -157,7 +177,8 @@ class EmulatorApp:
             return json_response({"detail": "Request result expired"}, 410, request_id)
         if job.state == "cancelled":
             return json_response({"detail": CANCELLED_MESSAGE, "error_type": "request_cancelled"}, 400, request_id)
-        endpoint = self.endpoints[job.endpoint]
+        endpoint = self.endpoint(job.endpoint)
+        assert endpoint is not None
         if job.error_type == "content_policy_violation":
             detail = [{"loc": ["body", endpoint.policy_field], "msg": job.error, "type": "content_policy_violation"}]
             return json_response({"detail": detail}, 422, request_id, {"X-Fal-Error-Type": "content_policy_violation"})
@@ -173,7 +194,7 @@ class EmulatorApp:
         return json_response({"status": "CANCELLATION_REQUESTED"}, 202, job.request_id)
 
     def _urls(self, job: Job) -> dict[str, str]:
-        base = f"{self._base_url()}/{self.endpoints[job.endpoint].app_prefix}/requests/{job.request_id}"
+        base = f"{self._base_url()}/{app_prefix(job.endpoint)}/requests/{job.request_id}"
         return {"response_url": base, "status_url": f"{base}/status", "cancel_url": f"{base}/cancel"}
 
     # -- output files ----------------------------------------------------------------------------
@@ -217,6 +238,7 @@ class EmulatorApp:
         if isinstance(config, web.Response):
             return config
         self.queue.reset(config)
+        self.shop.storage.clear()
         return json_response(self.queue.stats(), 200)
 
     def _middleware(self) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from kling_lab.backends.emulator.config import EmulatorConfig
 from kling_lab.backends.fal import FalBackend, fal_queue_host
 from kling_lab.errors import BackendConfigError
-from kling_lab.request import ENDPOINT
 
 PLACEHOLDER_KEY = "kling-lab-emulator:not-a-real-key"
 
@@ -20,9 +19,7 @@ class EmulatorBackend(FalBackend):
     name = "emulator"
     poll_interval_s = 0.1
 
-    def __init__(
-        self, config: EmulatorConfig | None = None, *, endpoint: str = ENDPOINT, timeout_s: float = 60.0
-    ) -> None:
+    def __init__(self, config: EmulatorConfig | None = None, *, timeout_s: float = 60.0) -> None:
         from kling_lab.backends.emulator.service import ensure_emulator, external_emulator
 
         host = external_emulator()
@@ -40,11 +37,30 @@ class EmulatorBackend(FalBackend):
             )
         import fal_client
 
-        self.endpoint = endpoint
+        point_storage_at(host)
         self.host = host
+        self.storage_namespace = f"emulator-{host}"  # its uploads live as long as this emulator
         self._client = fal_client.AsyncClient(key=PLACEHOLDER_KEY, default_timeout=timeout_s)
 
     allow_loopback = True  # it is expected on loopback (and never gets the user's key)
 
     def _check_host(self) -> None:
         return None
+
+
+def point_storage_at(host: str) -> None:
+    """Send fal_client's storage calls (``REST_URL``, ``CDN_URL``) to the emulator at ``host``.
+
+    fal_client reads its queue host from the environment but has its storage hosts as module
+    constants (``fal_client.client.REST_URL``, ``CDN_URL``, read at call time): pointing those at
+    the emulator is the only way to test uploads offline. Only a loopback host is accepted, and
+    the real fal backend refuses to start in a process whose fal_client points at loopback.
+    """
+    from fal_client import client as fal_client_module
+
+    from kling_lab.backends.fal import is_loopback
+
+    if not is_loopback(host):
+        raise BackendConfigError(f"the emulator must be on loopback, not {host}")
+    fal_client_module.REST_URL = f"https://{host}"
+    fal_client_module.CDN_URL = f"https://{host}"

@@ -48,6 +48,9 @@ class EmulatorConfig(BaseModel):
     rate_truncated_video: Probability = 0.0
     fault_calls: set[Call] = Field(default_factory=lambda: set(CALLS))
     content_policy_keywords: list[str] = Field(default_factory=lambda: ["[blocked]"])
+    price_overrides: dict[str, float] = Field(
+        default_factory=dict, description="endpoint id -> unit price the pricing API answers instead of the registry's"
+    )
 
     @field_serializer("fault_calls")
     def _sorted_calls(self, calls: set[str]) -> list[str]:

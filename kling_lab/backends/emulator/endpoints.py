@@ -24,7 +24,8 @@ from pydantic import BaseModel
 from kling_lab.backends.emulator.config import EmulatorConfig
 from kling_lab.backends.emulator.faults import Faults
 from kling_lab.backends.emulator.queue import Job, JobQueue
-from kling_lab.request import canonical_json
+from kling_lab.backends.emulator.storage import Storage
+from kling_lab.util.text import canonical_json
 
 InputT = TypeVar("InputT", bound=BaseModel)
 APP_NAMESPACES = ("workflows", "comfy")  # as fal_client's AppId parses them
@@ -41,9 +42,9 @@ def app_prefix(endpoint_id: str) -> str:
 class ModelEndpoint(ABC, Generic[InputT]):
     """One fal endpoint the emulator serves."""
 
-    endpoint_id: ClassVar[str]
+    endpoint_id: str
     input_model: type[InputT]
-    notes: ClassVar[tuple[str, ...]] = ()  # first log lines of every job
+    notes: tuple[str, ...] = ()  # first log lines of every job
     policy_field: ClassVar[str] = "prompt"  # the input field a content-policy refusal points at
 
     @property
@@ -76,12 +77,14 @@ class ModelEndpoint(ABC, Generic[InputT]):
 
 
 class Workshop:
-    """Where work runs: a thread pool sized to the concurrency, a directory for output files, the live config."""
+    """Where work runs: a thread pool sized to the concurrency, a directory for output files, the
+    live config, and the emulated fal storage (uploaded inputs)."""
 
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, queue: JobQueue, base_url: Callable[[], str] = lambda: "") -> None:
         self._queue = queue
         self.faults = Faults(queue)
         self.files = Path(tempfile.mkdtemp(prefix="kling-lab-emulator-"))
+        self.storage = Storage(self.files / "uploads", base_url)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_workers = 0
 

@@ -99,6 +99,9 @@ class Counters:
     downloads: collections.Counter[str] = field(default_factory=collections.Counter)
     faults: collections.Counter[str] = field(default_factory=collections.Counter)
     ordinals: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    uploads: int = 0  # files uploaded to the emulated fal storage
+    upload_bytes: int = 0
+    uploads_by_sha256: collections.Counter[str] = field(default_factory=collections.Counter)
     authorized_requests: int = 0  # requests that carried an Authorization header
     authorization_sha256: set[str] = field(default_factory=set)  # digests of its distinct values, never the values
 
@@ -231,6 +234,10 @@ class JobQueue:
                 "jobs": {state: states.get(state, 0) for state in JOB_STATES},
                 "billed_usd": round(billed, 2),
                 "authorization": {"requests": c.authorized_requests, "sha256": sorted(c.authorization_sha256)},
+                "uploads": c.uploads,
+                "upload_bytes": c.upload_bytes,
+                "uploads_by_sha256": dict(c.uploads_by_sha256),
+                "pricing_calls": c.calls["pricing"],
             }
         )
 

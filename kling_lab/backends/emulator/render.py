@@ -195,6 +195,10 @@ def _to_plate(rgb: np.ndarray, *, top: int) -> _Plate:
 
 def output_size(aspect_ratio: str, render_scale: float) -> tuple[int, int]:
     """Kling's 720p size for ``aspect_ratio``, scaled and rounded to even numbers."""
-    width, height = OUTPUT_SIZES[aspect_ratio]
+    return scaled(OUTPUT_SIZES[aspect_ratio], render_scale)
+
+
+def scaled(size: tuple[int, int], render_scale: float) -> tuple[int, int]:
+    """A model's output size scaled by the emulator's ``render_scale``, rounded to even numbers."""
     even = lambda n: max(16, round(n * render_scale / 2) * 2)  # noqa: E731
-    return even(width), even(height)
+    return even(size[0]), even(size[1])

@@ -3,7 +3,7 @@
 The real, unmodified ``fal_client`` talks to it (point ``FAL_QUEUE_RUN_HOST`` at it before
 fal_client is imported, and trust its CA through ``SSL_CERT_FILE``). The pieces: the queue
 model (``queue.py``), the HTTP app (``app.py``), fault injection (``faults.py``) and the served
-endpoints (``kling.py``). All state lives on the server's own event loop (a
+endpoints (``video.py``: every registered model). All state lives on the server's own event loop (a
 :class:`~kling_lab.util.loop_thread.LoopThread`); :meth:`EmulatorServer.stats`,
 :meth:`~EmulatorServer.configure` and :meth:`~EmulatorServer.reset` hop onto it, so they are
 safe from any thread.
@@ -22,9 +22,9 @@ from aiohttp import web
 from kling_lab.backends.emulator.app import EmulatorApp
 from kling_lab.backends.emulator.config import EmulatorConfig
 from kling_lab.backends.emulator.endpoints import ModelEndpoint, Workshop
-from kling_lab.backends.emulator.kling import KlingTextToVideo
 from kling_lab.backends.emulator.queue import JobQueue
 from kling_lab.backends.emulator.tls import emulator_tls
+from kling_lab.backends.pricing import PRICING_URL_ENV
 from kling_lab.util.loop_thread import LoopThread
 
 EMULATOR_ENV = "KLING_LAB_EMULATOR"
@@ -45,7 +45,7 @@ class EmulatorServer:
         endpoints: Iterable[ModelEndpoint[Any]] | None = None,
     ) -> None:
         self._queue = JobQueue(config or EmulatorConfig())
-        self._endpoints = tuple(endpoints) if endpoints is not None else (KlingTextToVideo(),)
+        self._endpoints = tuple(endpoints) if endpoints is not None else None  # None: every registered model
         self._host, self._requested_port = host, port
         self._port: int | None = None
         self._tls = emulator_tls()
@@ -90,7 +90,7 @@ class EmulatorServer:
         self.stop()
 
     async def _startup(self) -> None:
-        self._shop = Workshop(self._queue)
+        self._shop = Workshop(self._queue, base_url=lambda: self.base_url)
         await self._queue.start()
         app = EmulatorApp(self._queue, self._shop, self._endpoints, base_url=lambda: self.base_url)
         self._runner = web.AppRunner(app.application(), access_log=None, handle_signals=False)
@@ -138,6 +138,7 @@ class EmulatorServer:
             "FAL_QUEUE_RUN_HOST": self.host_port,
             "FAL_RUN_HOST": self.host_port,
             "SSL_CERT_FILE": self.ca_bundle,
+            PRICING_URL_ENV: f"{self.base_url}/v1",
             EMULATOR_ENV: self.host_port,
         }
 
@@ -148,8 +149,14 @@ class EmulatorServer:
         return self._on_loop(lambda: self._queue.configure(config))
 
     def reset(self, config: EmulatorConfig | None = None) -> None:
-        """Drop all jobs and zero all counters; optionally replace the config."""
-        self._on_loop(lambda: self._queue.reset(config))
+        """Drop all jobs, uploads and counters; optionally replace the config."""
+
+        def reset() -> None:
+            self._queue.reset(config)
+            if self._shop is not None:
+                self._shop.storage.clear()
+
+        self._on_loop(reset)
 
     def stats(self) -> dict[str, Any]:
         """A deep copy of the counters and the current number of jobs per state."""
