@@ -8,7 +8,10 @@ Hierarchy::
     │   └── SweepFileError         a sweep YAML that is missing, unreadable or has unknown keys
     ├── BackendConfigError         a backend that cannot start (no FAL_KEY, wrong host, ...)
     ├── BackendError               a call to fal (or the emulator) failed; says if it is transient
-    └── DownloadError              a video could not be downloaded or is not a playable file
+    │   └── SubmitUnanswered       a submit was sent and never answered: fal may have the job
+    ├── DownloadError              a video could not be downloaded or is not a playable file
+    └── StoreWriteError            the journal or the run log could not be written (disk full):
+                                   the request ids that live only in memory are in the message
 """
 
 from __future__ import annotations
@@ -60,6 +63,18 @@ class BackendError(KlingLabError):
         self.error_type = error_type
         self.transient = transient
         self.retry_after_s = retry_after_s
+
+
+class SubmitUnanswered(BackendError):
+    """A submit POST went out and no answer came back: fal may have created (and bill) a job
+    whose id nobody saw. Sending it again blindly could pay twice; see ``runner/orphans.py``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_type="submit_unanswered", transient=True)
+
+
+class StoreWriteError(KlingLabError):
+    """The journal or the run log could not be written; paid request ids are in the message."""
 
 
 class DownloadError(KlingLabError):

@@ -1,11 +1,24 @@
-"""The real fal backend: ``fal_client.AsyncClient``, unmodified, behind our Backend protocol.
+"""The real fal backend: ``fal_client.AsyncClient`` behind our Backend protocol.
 
 fal_client reads its hosts (``FAL_QUEUE_RUN_HOST``) when first imported, so it is imported
 here lazily. Errors are translated to :class:`BackendError` with a transient flag.
+
+Two things differ from a bare ``fal_client.AsyncClient``:
+
+- its HTTP transport is wrapped in :class:`~kling_lab.backends.submit_guard.SubmitGuard`, so a
+  submit POST is sent exactly once per :meth:`FalBackend.submit` (fal-client would re-send it
+  itself, 0.1 s later, ignoring ``Retry-After`` and, after a lost response, creating a second paid
+  job). kling_lab's retry policy decides instead; a submit that got no answer raises
+  :class:`~kling_lab.errors.SubmitUnanswered`;
+- every submit carries ``x-fal-disable-fallbacks: true``: fal's reliability docs say a request may
+  otherwise be rerouted to an "equivalent" endpoint when the one asked for is unhealthy (on by
+  default), which would silently mix models in an A/B study.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import ssl
 from collections.abc import Mapping
@@ -15,10 +28,13 @@ from urllib.parse import urlparse
 import httpx
 
 from kling_lab.backends.base import Completed, InProgress, Queued, Status
+from kling_lab.backends.platform import PlatformAPI
 from kling_lab.backends.preflight import check_reachable, is_loopback_address
-from kling_lab.errors import BackendConfigError, BackendError
+from kling_lab.backends.submit_guard import SubmitAttemptFailed, SubmitGuard
+from kling_lab.errors import BackendConfigError, BackendError, SubmitUnanswered
 
 FINGERPRINT_HEADER = "X-Kling-Lab-Fingerprint"
+NO_FALLBACKS_HEADER = "x-fal-disable-fallbacks"  # fal's reliability docs: disables model fallbacks per request
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -35,6 +51,33 @@ def is_loopback(host_port: str) -> bool:
     return host is not None and is_loopback_address(host)
 
 
+@functools.cache
+def _guarded_client_class() -> type:
+    """``fal_client.AsyncClient`` whose httpx client has fal-client's own transport wrapped in a
+    :class:`SubmitGuard` (same headers, timeout and backup domains as fal-client builds)."""
+    import fal_client
+    from asyncstdlib import cached_property as async_cached_property
+    from fal_client import client as fal_client_module
+
+    class GuardedAsyncClient(fal_client.AsyncClient):
+        @async_cached_property(asyncio.Lock)
+        async def _client(self) -> httpx.AsyncClient:
+            auth = await self._auth
+            inner = fal_client_module.AsyncBackupDomainTransport()
+            return httpx.AsyncClient(
+                transport=SubmitGuard(inner, fal_queue_host()),
+                headers={"Authorization": auth.header_value, "User-Agent": fal_client_module.USER_AGENT},
+                timeout=self.default_timeout,
+            )
+
+    return GuardedAsyncClient
+
+
+def fal_client_for(key: str, timeout_s: float) -> Any:
+    """A fal-client AsyncClient with the submit guard (see the module docstring)."""
+    return _guarded_client_class()(key=key, default_timeout=timeout_s)
+
+
 def fal_backup_hosts() -> dict[str, str]:
     """The backup domains fal-client falls back to on a connection error (e.g. queue.falrun.com)."""
     from fal_client import client as fal_client_module
@@ -48,6 +91,7 @@ class FalBackend:
     name = "fal"
     storage_namespace = "fal"
     poll_interval_s = 2.0
+    disables_fallbacks = True  # every submit carries x-fal-disable-fallbacks (the row says so)
 
     def __init__(self, key: str | None = None, *, timeout_s: float = 120.0) -> None:
         key = key or os.environ.get("FAL_KEY")
@@ -57,9 +101,8 @@ class FalBackend:
                 "Use --backend emulator (the default) to try a sweep for free."
             )
         self._check_host()
-        import fal_client
-
-        self._client = fal_client.AsyncClient(key=key, default_timeout=timeout_s)
+        self._client = fal_client_for(key, timeout_s)
+        self._platform_key = key
 
     def __repr__(self) -> str:  # never shows the key
         return f"{type(self).__name__}()"
@@ -79,11 +122,21 @@ class FalBackend:
         (nothing is sent). Raises :class:`BackendConfigError` when it cannot be reached."""
         await check_reachable(fal_queue_host(), allow_loopback=self.allow_loopback, backup_hosts=fal_backup_hosts())
 
+    def platform(self) -> PlatformAPI:
+        """fal's platform API with this backend's key (request listing; usage with an Admin key)."""
+        return PlatformAPI(self._platform_key)
+
     # -- the four queue calls, and storage -------------------------------------------------
     async def submit(self, endpoint: str, arguments: Mapping[str, Any], *, fingerprint: str | None = None) -> str:
-        headers = {FINGERPRINT_HEADER: fingerprint} if fingerprint else {}
+        """Send the submit POST once (see :mod:`~kling_lab.backends.submit_guard`): a refusal raises
+        a BackendError, a lost answer :class:`SubmitUnanswered`; kling_lab's retry policy decides."""
+        headers = {NO_FALLBACKS_HEADER: "true"}
+        if fingerprint:
+            headers[FINGERPRINT_HEADER] = fingerprint
         try:
             handle = await self._client.submit(endpoint, arguments=dict(arguments), headers=headers)
+        except SubmitAttemptFailed as exc:
+            raise submit_error(exc) from exc
         except Exception as exc:
             raise translate_error(exc) from exc
         return handle.request_id
@@ -206,6 +259,26 @@ def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | Non
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def submit_error(exc: SubmitAttemptFailed) -> BackendError:
+    """One failed submit POST as a BackendError (:class:`SubmitUnanswered` when fal may have the job)."""
+    if exc.outcome == "refused" and exc.response is not None:
+        return _error_from_response(exc.response)
+    cause = exc.cause
+    if exc.outcome == "unanswered":
+        return SubmitUnanswered(f"submit sent but not answered ({type(cause).__name__}); fal may have the job")
+    if cause is not None and (certificate := _certificate_error(cause)) is not None:
+        return BackendError(
+            f"TLS certificate not trusted: {certificate.verify_message or certificate.reason}",
+            error_type="tls_certificate",
+            transient=False,
+        )
+    return BackendError(
+        f"connection problem (nothing was sent): {type(cause).__name__}: {cause}",
+        error_type="connection_error",
+        transient=True,
+    )
 
 
 def translate_error(exc: BaseException) -> BackendError:

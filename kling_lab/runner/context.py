@@ -13,6 +13,7 @@ from kling_lab.runner.budget import Budget
 from kling_lab.runner.events import EventBus
 from kling_lab.runner.journal import Journal
 from kling_lab.runner.options import RunOptions
+from kling_lab.runner.orphans import Orphans
 from kling_lab.runner.row_writer import RowWriter
 from kling_lab.runner.uploads import Uploader
 from kling_lab.store.run_store import RunStore
@@ -32,10 +33,20 @@ class RunContext:
     slots: asyncio.Semaphore  # requests in flight at fal (``concurrency``)
     downloads: asyncio.Semaphore  # videos downloading at once
     uploads: Uploader  # local images to fal storage, each content once ever (cached in the store)
+    orphans: Orphans  # ambiguous submits looked up (and adopted) through fal's platform API
     rng: random.Random = field(default_factory=random.Random)
     submitted: int = 0  # new requests fal accepted (each one paid unless it fails)
     pending_left: int = 0  # requests left in the journal for a later resume
+    held: dict[str, float] = field(default_factory=dict)  # ambiguous submit -> its price, kept reserved
     _http: httpx.AsyncClient | None = None
+
+    def hold(self, ambiguous_id: str, reserved_usd: float) -> None:
+        """Keep ``reserved_usd`` (already reserved) for an ambiguous submit until it is reconciled."""
+        self.held[ambiguous_id] = self.held.get(ambiguous_id, 0.0) + reserved_usd
+
+    def release_hold(self, ambiguous_id: str) -> float:
+        """The reservation held for an ambiguous submit, handed to whoever adopts its request."""
+        return self.held.pop(ambiguous_id, 0.0)
 
     @property
     def poll_interval_s(self) -> float:

@@ -2,10 +2,11 @@
 
 A run emits ``planned`` for every job when it starts, then the job's transitions
 (``queued`` with fal's queue position, ``running``, ``downloading``) and exactly one terminal
-event: ``ok``, ``failed``, ``cancelled``, ``skipped_budget`` (these carry the job's run-log
-row), ``cache_hit`` (a $0 row reusing an earlier video) or ``left_pending`` (no row: the
-request stays in the journal for ``kling-lab resume``). A job interrupted before it was
-submitted ends ``cancelled`` without a row.
+event: ``ok``, ``failed``, ``cancelled``, ``skipped_budget``, ``skipped_final`` (fal refused
+the same input before: not submitted again) (these carry the job's run-log row), ``cache_hit``
+(a $0 row reusing an earlier video) or ``left_pending`` (no row: the request stays in the
+journal for ``kling-lab resume``). A job interrupted before it was submitted, or given up after
+waiting too long for another process's claim, ends ``cancelled`` without a row.
 
 Observers are called on the runner's event-loop thread, in the order given; an observer
 that raises is logged and ignored (watching a run must never cost money).
@@ -29,11 +30,14 @@ JobState = Literal[
     "failed",
     "cancelled",
     "skipped_budget",
+    "skipped_final",
     "cache_hit",
     "left_pending",
 ]
 JOB_STATES: tuple[str, ...] = get_args(JobState)
-TERMINAL_STATES = frozenset({"ok", "failed", "cancelled", "skipped_budget", "cache_hit", "left_pending"})
+TERMINAL_STATES = frozenset(
+    {"ok", "failed", "cancelled", "skipped_budget", "skipped_final", "cache_hit", "left_pending"}
+)
 
 
 @dataclass(frozen=True)

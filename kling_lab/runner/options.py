@@ -34,6 +34,9 @@ class RunOptions:
     notebook: str | None = None
     media_hook: Callable[[str], dict[str, Any]] | None = None  # path → probe/qc columns
     observers: Sequence[RunObserver] = ()  # told every job's state changes (see runner.events)
+    retry_failed: bool = False  # submit again what fal refused before (see runner.outcomes)
+    claim_timeout_s: float = 1800.0  # wait at most this for another process submitting the same request
+    orphan_wait_s: float = 60.0  # after an unanswered submit, look for its orphan at fal this long
 
     def __post_init__(self) -> None:
         for name, least in (
@@ -49,6 +52,10 @@ class RunOptions:
         if self.max_cost_usd is not None and not self.max_cost_usd >= 0:
             raise ValueError(f"max_cost_usd must be >= 0; got {self.max_cost_usd!r}")
         self.request_timeout_s = check_timeout(self.request_timeout_s, "request_timeout_s")
+        for name in ("claim_timeout_s", "orphan_wait_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 7 * 86400:
+                raise ValueError(f"{name} must be a number of seconds from 0 to a week; got {value!r}")
         for observer in self.observers:
             if not callable(getattr(observer, "on_event", None)):
                 raise ValueError(f"observers must have an on_event(event) method; got {observer!r}")
@@ -81,6 +88,10 @@ class RunResult:
     pending: int = 0
     interrupted: bool = False
     backend: str = ""
+    busy: int = 0  # not submitted: another process kept the claim past claim_timeout_s
+    held: int = 0  # unanswered submits not found at fal yet (their price stays reserved)
+    held_usd: float = 0.0
+    platform_denied: str | None = None  # why fal's platform API could not be used
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.rows if r["status"] == status and not r.get("cache_hit"))
@@ -107,8 +118,19 @@ class RunResult:
             parts.append(f"{self.count('cancelled')} cancelled")
         if self.count("skipped_budget"):
             parts.append(f"{self.count('skipped_budget')} skipped: budget cap reached")
+        if self.count("skipped_final"):
+            parts.append(
+                f"{self.count('skipped_final')} skipped: fal refused the same input before (--retry-failed submits them)"
+            )
+        if self.busy:
+            parts.append(f"{self.busy} not submitted: another process kept submitting them")
         if self.pending:
-            parts.append(f"{self.pending} still pending at fal: run `kling-lab resume` to collect them")
+            parts.append(f"{self.pending} paid or pending at fal but not collected yet: run `kling-lab resume`")
+        if self.held:
+            parts.append(
+                f"{self.held} submits unanswered and not found at fal yet: ${self.held_usd:.2f} stays reserved "
+                "until `kling-lab reconcile` finds them"
+            )
         head = "interrupted: " if self.interrupted else ""
         if self.backend == "emulator":
             money = f"${self.spent_usd:.2f} at fal prices (emulator: nothing was spent)"

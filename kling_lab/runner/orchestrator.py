@@ -4,12 +4,19 @@ Per request::
 
     cache hit? ──yes──► row (ok, cache_hit, $0)
         │no
+    refused by fal before? ──yes──► row (skipped_final, $0)  (unless retry_failed)
+        │no
     pending in journal? ──yes──► re-attach to its request_id (never submit again)
         │no
     claim it ─► the job's life (:mod:`~kling_lab.runner.job`): reserve, submit, follow, collect ─► row
 
-Every request that was submitted ends in exactly one terminal row (ok / failed / cancelled);
-an interrupted sweep cancels its in-flight requests at fal and logs them ``cancelled``.
+Every submitted request ends in exactly one terminal row (ok / failed / cancelled), or stays in
+the journal for a resume when it is paid but cannot be collected now. An interrupted sweep
+cancels its in-flight requests at fal and logs them ``cancelled``. Ambiguous submits (sent, never
+answered) are looked up at fal before and after the run (:mod:`~kling_lab.runner.orphans`), and
+their prices stay reserved until they are. If the journal cannot be written the run stops
+submitting, cancels what is in flight, and ends with :class:`~kling_lab.errors.StoreWriteError`
+naming every request it could not record (:mod:`~kling_lab.runner.rescue`).
 Rows go through the row writer (:mod:`~kling_lab.runner.row_writer`); every job's state
 changes go to the run's observers (:mod:`~kling_lab.runner.events`), the progress bar among them.
 """
@@ -19,32 +26,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from kling_lab.backends.base import Backend
-from kling_lab.models import ModelRequest, model_for_endpoint
+from kling_lab.errors import InvalidInput, StoreWriteError
+from kling_lab.models import ModelRequest, model_for_endpoint, models
 from kling_lab.runner.budget import Budget
-from kling_lab.runner.claims import Claims
+from kling_lab.runner.claims import RENEW_EVERY_S, Claims, RemoteLeases
 from kling_lab.runner.context import RunContext
 from kling_lab.runner.events import EventBus
 from kling_lab.runner.job import Job
-from kling_lab.runner.journal import Journal, PendingRequest
+from kling_lab.runner.journal import AmbiguousSubmit, Journal, JournalWriteError, PendingRequest
 from kling_lab.runner.options import RunOptions, RunResult
+from kling_lab.runner.orphans import Orphans
+from kling_lab.runner.outcomes import is_final
 from kling_lab.runner.plan import Plan
 from kling_lab.runner.progress import ProgressBar
+from kling_lab.runner.rescue import parse as parse_token
+from kling_lab.runner.rescue import rescue_line
 from kling_lab.runner.row_writer import RowWriter
-from kling_lab.runner.rows import tags_json
+from kling_lab.runner.rows import current_user, tags_json
 from kling_lab.runner.uploads import Uploader
+from kling_lab.store.budget import StoreBudget
+from kling_lab.store.conditional import ConditionalObjects
 from kling_lab.store.run_store import RunStore
 from kling_lab.store.uploads import UploadCache
 from kling_lab.sweep import Sweep
 
 log = logging.getLogger("kling_lab.runner")
 
-RESULT_TTL_S = 3600  # fal keeps results about an hour
+RESULT_TTL_S = 3600  # fal keeps a result an hour after it completes (its video URL for days)
+CLAIM_NOTICE_S = 5.0  # say who we are waiting for once a wait lasts this long
 
 __all__ = ["RESULT_TTL_S", "RunOptions", "RunResult", "Runner"]  # RunOptions/RunResult live in runner.options
 
@@ -62,10 +77,12 @@ class Runner:
         self.store = RunStore.coerce(store).require_writable()
         self.options = options or RunOptions()
         self.journal = Journal(self.store.journal_dir)
-        self.claims = Claims(self.store.journal_dir / "claims")
+        objects = ConditionalObjects.for_store(self.store.files)
+        self.claims = Claims(self.store.journal_dir / "claims", RemoteLeases(objects) if objects else None)
         self.budget = Budget(self.options.max_cost_usd)
         self.writer = RowWriter(self.store, self.journal, self.claims)
         self.events = EventBus(self.options.observers, spent_usd=lambda: self.writer.spent_usd)
+        self.orphans = Orphans(backend, self.journal, self.store)
         self.ctx = RunContext(
             backend=backend,
             store=self.store,
@@ -76,9 +93,13 @@ class Runner:
             events=self.events,
             slots=asyncio.Semaphore(self.options.concurrency),
             downloads=asyncio.Semaphore(self.options.download_concurrency),
+            orphans=self.orphans,
             uploads=Uploader(backend, UploadCache(self.store)),
         )
         self.last_result: RunResult | None = None
+        self._busy = 0  # jobs given up after waiting for another process's claim
+        self._halted: JournalWriteError | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def poll_interval_s(self) -> float:
@@ -90,8 +111,12 @@ class Runner:
 
         ``on_plan`` is called with the :class:`Plan` (cache hits, re-attached, to pay) after the
         backend's pre-flight, before the first submit."""
+        sweep.require_prices()  # a budget cannot hold a request of unknown price
         jobs, sweep_id = self._prepare(sweep)
         await self._preflight(jobs)
+        if await self._settle_orphans():
+            jobs, sweep_id = self._prepare(sweep)  # adopted orphans are re-attached like journaled requests
+        self._set_budget(sweep_id)
         if on_plan is not None:
             on_plan(self._plan(sweep_id, jobs))
         return await self._execute(jobs, sweep_id)
@@ -102,16 +127,15 @@ class Runner:
         return self._plan(sweep_id, jobs)
 
     def _prepare(self, sweep: Sweep) -> tuple[list[Job], str]:
-        """One job per request: re-attached (journaled), a cache hit (``cache_source``) or new."""
-        sweep.require_prices()  # a budget cannot hold a request of unknown price
+        """One job per request: re-attached (journaled), a cache hit, a final refusal, or new."""
         pending: dict[tuple[str, str, str], list[PendingRequest]] = {}
         for p in self._open_pending():
             if p.owner_alive:  # a live runner is collecting it (and holds its claim: we wait for it)
                 continue
             pending.setdefault((p.backend, p.endpoint, p.fingerprint), []).append(p)
-        cached = (
-            {} if self.options.force else self._cached_ok({i.fingerprint: i.request.endpoint_id for i in sweep.items})
-        )
+        endpoints = {i.fingerprint: i.request.endpoint_id for i in sweep.items}
+        cached = {} if self.options.force else self._cached_ok(endpoints)
+        finals = {} if self.options.retry_failed else self._final_failures(endpoints)
         params_json = tags_json(sweep.tags, self.options.tags)
         sweep_id = sweep.sweep_id  # hashes every item's fingerprint: once per run, not once per item
         jobs: list[Job] = []
@@ -133,12 +157,14 @@ class Runner:
                 jobs.extend(job.twin(extra) for extra in journaled[1:])
             else:
                 job.cache_source = cached.get(item.fingerprint)
+                if job.cache_source is None:
+                    job.final_source = finals.get(item.fingerprint)
                 jobs.append(job)
         return jobs, sweep_id
 
     @staticmethod
     def _plan(sweep_id: str, jobs: list[Job]) -> Plan:
-        new = [job for job in jobs if job.reattach is None and job.cache_source is None]
+        new = [job for job in jobs if job.reattach is None and job.cache_source is None and job.final_source is None]
         by_duration: dict[str, int] = {}
         for job in new:
             seconds = str(job.request.duration_s)
@@ -151,20 +177,29 @@ class Runner:
             to_submit=len(new),
             to_pay_usd=float(sum(Decimal(str(job.price)) for job in new)),
             by_duration=by_duration,
+            refused=sum(1 for job in jobs if job.final_source is not None and job.cache_source is None),
         )
 
     async def _preflight(self, jobs: list[Job]) -> None:
         """Before the first call to the backend: can it be reached? (BackendConfigError if not.)"""
         check = getattr(self.backend, "preflight", None)
-        if check is not None and any(job.cache_source is None for job in jobs):
+        if check is not None and any(job.cache_source is None and job.final_source is None for job in jobs):
             await check()
 
-    async def resume(self) -> RunResult:
-        """Re-attach every journaled request of this backend that has no terminal row yet."""
+    async def resume(self, request_ids: Sequence[str] = ()) -> RunResult:
+        """Re-attach every journaled request of this backend that has no terminal row yet.
+
+        ``request_ids``: ids (or the rescue tokens a run printed when its journal could not be
+        written) to journal first; a bare id unknown to the journal is looked up at fal."""
+        if request_ids:
+            await self._take_in(request_ids)
+        await self._settle_orphans()
         jobs: list[Job] = []
         for p in self._open_pending():
             if p.owner_alive:
-                log.warning("request %s is being collected by running process %s; skipped", p.request_id, p.owner_pid)
+                log.warning(
+                    "request %s is being collected by a running process (pid %s); skipped", p.request_id, p.owner_pid
+                )
                 continue
             request = _journaled_request(p)
             if request is None:
@@ -176,7 +211,103 @@ class Runner:
                 continue
             jobs.append(Job(self.ctx, request, p.fingerprint, int(p.sweep.get("repeat", 0)), dict(p.sweep), reattach=p))
         await self._preflight(jobs)
+        self._set_budget(None)
         return await self._execute(jobs, None)
+
+    async def _take_in(self, request_ids: Sequence[str]) -> None:
+        """Journal requests given by id or rescue token (``kling-lab resume --request-id``)."""
+        known = self.journal.read()
+        for text in request_ids:
+            request_id, event = parse_token(text)
+            if request_id in known.submitted:
+                continue
+            if event is None:
+                event = await self._look_up(request_id)
+            if event.get("backend") != self.backend.name:
+                raise InvalidInput(
+                    f"--request-id {request_id} was submitted with --backend {event.get('backend')}, not {self.backend.name}"
+                )
+            self.journal.submitted(
+                request_id=request_id,
+                fingerprint=event["fingerprint"],
+                backend=event["backend"],
+                endpoint=event["endpoint"],
+                input=event["input"],
+                submitted_at=datetime.fromisoformat(event["submitted_at"]),
+                sweep=event.get("sweep") or {},
+            )
+
+    async def _look_up(self, request_id: str) -> dict[str, Any]:
+        """A bare request id the journal does not know: what fal's platform API says about it."""
+        platform = self.orphans.platform
+        if platform is None:
+            raise InvalidInput(f"--request-id {request_id}: not in the journal; give the whole token a run printed")
+        ids = sorted({e.id for m in models() for e in m.endpoints})
+        record = None
+        for start in range(0, len(ids), 50):
+            records = await platform.requests_by_endpoint(
+                ids[start : start + 50], datetime(1970, 1, 1, tzinfo=UTC), request_id=request_id
+            )
+            record = next((r for r in records if r.request_id == request_id and r.json_input), None)
+            if record is not None:
+                break
+        if record is None:
+            raise InvalidInput(f"--request-id {request_id}: fal lists no such request for a registered model")
+        pending = PendingRequest(
+            request_id=request_id,
+            fingerprint="",
+            backend=self.backend.name,
+            endpoint=record.endpoint_id,
+            input=record.json_input or {},
+            submitted_at=record.sent_at or datetime.now(UTC),
+        )
+        request = _journaled_request(pending)
+        if request is None:
+            raise InvalidInput(f"--request-id {request_id}: {record.endpoint_id} is not a registered model's endpoint")
+        return {
+            "backend": self.backend.name,
+            "endpoint": record.endpoint_id,
+            "fingerprint": request.fingerprint(0),
+            "input": record.json_input,
+            "submitted_at": pending.submitted_at.isoformat(),
+            "sweep": {"repeat": 0, "model": request.alias},
+        }
+
+    # -- money: the cap across runs, the store's budget, ambiguous submits -----------------------
+    def _set_budget(self, sweep_id: str | None) -> None:
+        """The run's budget: earlier spend of the sweep and its ambiguous submits count against the cap."""
+        open_ambiguous = [a for a in self._ambiguous() if not a.owner_alive]
+        already = Decimal(0)
+        if sweep_id is not None:
+            rows = self.store.rows_where("sweep_id", [sweep_id])
+            already += sum(
+                (Decimal(str(r.get("cost_usd") or 0)) for r in rows if r.get("backend") == self.backend.name),
+                Decimal(0),
+            )
+            already += sum(
+                (Decimal(str(a.price_usd)) for a in open_ambiguous if a.sweep.get("sweep_id") == sweep_id), Decimal(0)
+            )
+        store_budget = StoreBudget.for_runner(self.store, self.backend.name, current_user())
+        self.budget = Budget(self.options.max_cost_usd, already_usd=float(already), store_budget=store_budget)
+        if store_budget is not None and open_ambiguous:
+            store_budget.force_reserve(float(sum(Decimal(str(a.price_usd)) for a in open_ambiguous)))
+        self.ctx.budget = self.budget
+        self.writer.on_logged = store_budget.logged if store_budget is not None else None
+
+    def _ambiguous(self) -> list[AmbiguousSubmit]:
+        return [a for a in self.journal.ambiguous() if a.backend == self.backend.name]
+
+    async def _settle_orphans(self, only: Iterable[str] | None = None) -> list[tuple[AmbiguousSubmit, PendingRequest]]:
+        """Look up open ambiguous submits at fal and adopt the orphans it lists (journaled).
+
+        ``only``: these ambiguous ids (this run's own); otherwise those of dead processes."""
+        wanted = set(only) if only is not None else None
+        entries = [
+            a for a in self._ambiguous() if (a.ambiguous_id in wanted if wanted is not None else not a.owner_alive)
+        ]
+        if not entries:
+            return []
+        return await self.orphans.settle(entries)
 
     # -- what the store and the journal already know ---------------------------------------
     def _open_pending(self) -> list[PendingRequest]:
@@ -200,23 +331,34 @@ class Runner:
                 still.append(p)
         return still
 
+    def _rows_of_mine(self, endpoints: dict[str, str]) -> list[dict[str, Any]]:
+        """The rows of these fingerprints (fingerprint → endpoint) on this backend and endpoint."""
+        return [
+            r
+            for r in self.store.rows_where("fingerprint", endpoints)
+            if r["backend"] == self.backend.name and r["endpoint"] == endpoints[r["fingerprint"]]
+        ]
+
     def _cached_ok(self, endpoints: dict[str, str]) -> dict[str, dict[str, Any]]:
         """fingerprint → the latest ok row of this backend (and endpoint) whose video is still in the store."""
         found: dict[str, dict[str, Any]] = {}
-        candidates = [
-            r
-            for r in self.store.rows_where("fingerprint", endpoints)
-            if r["status"] == "ok"
-            and r["backend"] == self.backend.name
-            and r["endpoint"] == endpoints[r["fingerprint"]]
-        ]
+        candidates = [r for r in self._rows_of_mine(endpoints) if r["status"] == "ok"]
         # Remote: one listing instead of a request per video; local: a stat per candidate.
         remote_videos = self.store.video_keys() if candidates and self.store.is_remote else None
-        for row in sorted(candidates, key=lambda r: r["logged_at"] or datetime.min.replace(tzinfo=UTC)):
+        for row in sorted(candidates, key=_logged_at):
             rel = row.get("video_path")
             if (rel in remote_videos) if remote_videos is not None else self.store.has_video(rel):
                 found[row["fingerprint"]] = row  # the newest ok row wins
         return found
+
+    def _final_failures(self, endpoints: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """fingerprint → its latest row, when that is a refusal fal gave for the input (see runner.outcomes)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in sorted(self._rows_of_mine(endpoints), key=_logged_at):
+            if row.get("cache_hit") or row["status"] == "skipped_final":
+                continue  # a skip row repeats an earlier verdict; the verdict itself is kept
+            latest[row["fingerprint"]] = row
+        return {fp: row for fp, row in latest.items() if row["status"] == "failed" and is_final(row.get("error_type"))}
 
     # -- the run ---------------------------------------------------------------------------
     async def _execute(self, jobs: list[Job], sweep_id: str | None) -> RunResult:
@@ -224,46 +366,132 @@ class Runner:
         if self.options.progress:
             bar = ProgressBar(len(jobs), sweep_id or "resume", emulated=self.backend.name == "emulator")
             self.events.observers.append(bar)
-        old = [j.reattach for j in jobs if j.reattach and j.reattach.age_s > RESULT_TTL_S]
+        old = [j.reattach for j in jobs if j.reattach and j.reattach.age_s > RESULT_TTL_S and not j.reattach.video_url]
         if old:
             log.warning("%d journaled requests are older than an hour; fal may have dropped their results", len(old))
         for job in jobs:
             job.emit("planned")
         self.writer.start()
+        keepalive = asyncio.ensure_future(self._keep_alive())
         for job in jobs:
             if job.cache_source is not None:
                 job.log_cache_hit(job.cache_source)
-        tasks = [asyncio.ensure_future(self._one(job)) for job in jobs if job.cache_source is None]
+            elif job.final_source is not None:
+                job.log_final_skip(job.final_source)
         interrupted = False
+        store_error: BaseException | None = None
         try:
-            if tasks:
-                await asyncio.gather(*tasks)
+            await self._run_jobs([job for job in jobs if job.cache_source is None and job.final_source is None])
+            if self._halted is None:
+                await self._run_jobs(await self._adopt_after_run(jobs))
         except asyncio.CancelledError:
-            interrupted = True  # gather has cancelled every job; wait for their cleanup
-            if tasks:
-                await asyncio.wait(tasks)
+            interrupted = True
             raise
         finally:
-            self.writer.close()  # before the journal closes: each row, then its ``done`` event
+            keepalive.cancel()
+            try:
+                await self.writer.aclose()  # before the journal closes: each row, then its ``done`` event
+            except (OSError, JournalWriteError) as exc:
+                store_error = exc
             self.claims.release_all()
             if bar is not None:
                 bar.close()
                 self.events.observers.remove(bar)
             await self.ctx.close_http()
+            if self.budget.store_budget is not None and store_error is None:
+                await asyncio.to_thread(self.budget.store_budget.close)
+            unwritten = list(self.journal.unwritten)
             self.journal.close()
-            self._tidy()
-            result = RunResult(
-                sweep_id,
-                self.writer.rows,
-                self.store,
-                self.ctx.submitted,
-                self.ctx.pending_left,
-                interrupted,
-                self.backend.name,
-            )
+            if store_error is None and self._halted is None:
+                self._tidy()
+            result = self._result(sweep_id, interrupted)
             self.last_result = result
             log.info("%s", result.summary())
+            if (self._halted is not None or store_error is not None) and not interrupted:
+                raise StoreWriteError(self._store_error_line(unwritten, store_error)) from (self._halted or store_error)
         return result
+
+    def _result(self, sweep_id: str | None, interrupted: bool) -> RunResult:
+        return RunResult(
+            sweep_id,
+            self.writer.rows,
+            self.store,
+            self.ctx.submitted,
+            self.ctx.pending_left,
+            interrupted,
+            self.backend.name,
+            busy=self._busy,
+            held=len(self.ctx.held),
+            held_usd=float(sum(Decimal(str(v)) for v in self.ctx.held.values())),
+            platform_denied=self.orphans.denied,
+        )
+
+    def _store_error_line(self, unwritten: list[dict[str, Any]], store_error: BaseException | None) -> str:
+        reason = str(self._halted or store_error or "")
+        reason = reason.split("(", 1)[-1].rstrip(")") if "(" in reason else reason
+        line = rescue_line(unwritten, self.store.location, reason or "I/O error")
+        if self.writer.unwritten_count:
+            line += (
+                f"; {self.writer.unwritten_count} rows could not be written to the run log "
+                "(their requests are journaled: `kling-lab resume` logs them)"
+            )
+        return line
+
+    async def _run_jobs(self, jobs: list[Job]) -> None:
+        """Run ``jobs`` concurrently to their ends; on an interrupt, wait for their cleanup."""
+        tasks = [asyncio.create_task(self._one(job)) for job in jobs]
+        if not tasks:
+            return
+        self._tasks = tasks
+        try:
+            await asyncio.gather(*tasks, return_exceptions=self._halted is None)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)  # gather has cancelled every job; wait for their cleanup
+            raise
+        finally:
+            self._tasks = []
+        for task in tasks:
+            exc = task.exception() if task.done() and not task.cancelled() else None
+            if exc is not None and not isinstance(exc, JournalWriteError):
+                raise exc
+
+    async def _adopt_after_run(self, jobs: list[Job]) -> list[Job]:
+        """This run's unanswered submits: one more look at fal now that their jobs had time to end."""
+        held = list(self.ctx.held)
+        if not held:
+            return []
+        by_fingerprint = {job.fingerprint: job for job in jobs}
+        extra = []
+        for entry, pending in await self._settle_orphans(held):
+            await self.budget.settle(self.ctx.release_hold(entry.ambiguous_id), 0.0)  # the twin reserves it anew
+            base = by_fingerprint.get(pending.fingerprint)
+            if base is not None:
+                extra.append(base.twin(pending))
+        for job in extra:
+            job.emit("planned")
+        return extra
+
+    async def _keep_alive(self) -> None:
+        """Renew cross-machine claims and the store-budget ledger while the run lives."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            try:
+                await asyncio.to_thread(self.claims.heartbeat)
+                if self.budget.store_budget is not None:
+                    await asyncio.to_thread(self.budget.store_budget.heartbeat)
+            except Exception as exc:  # noqa: BLE001 - a missed renewal is retried next time
+                log.warning("could not renew claims in the store: %s", exc)
+
+    def _halt(self, exc: JournalWriteError) -> None:
+        """The journal cannot be written: submit nothing more, cancel what is in flight."""
+        if self._halted is not None:
+            return
+        self._halted = exc
+        log.error("%s: stopping; in-flight requests are cancelled at fal", exc)
+        for task in self._tasks:
+            task.cancel()
 
     def _tidy(self) -> None:
         if self.store.is_remote:  # fold this run's journal into the shared store (audit of every id)
@@ -272,8 +500,20 @@ class Runner:
             for path in self.journal.files():
                 self.store.files.put_file(path, f"journal/{socket.gethostname()}-{path.name}")
         self.journal.prune()
+        self._tidy_downloads()
         if len(self.store.part_files()) > 64:
             self.store.compact()
+
+    def _tidy_downloads(self) -> None:
+        """Remove request-named downloads in tmp/ whose request no longer waits for them."""
+        tmp = self.store.tmp_dir
+        if not tmp.is_dir():
+            return
+        pending = {self.store.download_path(rid).name for rid in self.journal.pending()}
+        for path in tmp.glob("dl-*"):
+            base = path.name.removesuffix(".part")
+            if base not in pending:
+                path.unlink(missing_ok=True)
 
     async def _one(self, job: Job) -> None:
         """Claim the job, live its life, free the claim if no row was queued; end it in any case."""
@@ -286,38 +526,83 @@ class Runner:
             finally:
                 if "status" not in job.row:  # no row queued (left pending): free the claim now;
                     self.claims.release(job.claim_key)  # otherwise once the row is in the log
+        except JournalWriteError as exc:
+            stopped = exc
+            self._halt(exc)
+            if job.request_id is not None and "status" not in job.row:
+                try:
+                    await job.stop_after_halt()
+                except JournalWriteError:
+                    pass
+            raise
         except BaseException as exc:
             stopped = exc
             raise
         finally:
             job.end_without_row(stopped)  # a no-op for every job that ended with its row
 
+    def _try_claim(self, key: str) -> bool:
+        """One try at a claim (an OS lock, plus a lease write on an S3 store)."""
+        return self.claims.try_acquire(key)
+
     async def _claim(self, job: Job) -> bool:
         """Claim the right to submit ``job`` (see :mod:`kling_lab.runner.claims`).
 
-        While another process (or an identical item of this sweep) holds it, wait; then look
-        again: its result is a cache hit, or its journaled request is re-attached. Returns
-        False when the job ended without a request of its own."""
+        While another process (or an identical item of this sweep) holds it, wait — saying who
+        holds it once the wait lasts, and giving up after ``claim_timeout_s``; then look again:
+        its result is a cache hit, or its journaled request is re-attached. Returns False when
+        the job ended without a request of its own."""
         key = job.claim_key
-        waited = False
-        while not self.claims.try_acquire(key):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        waited = noticed = False
+        while not self._try_claim(key):
             waited = True
+            elapsed = loop.time() - started
+            who = _who(self.claims.holder(key))
+            if not noticed and elapsed >= CLAIM_NOTICE_S:
+                noticed = True
+                log.warning(
+                    "waiting for %s, which is submitting the same request (%s); giving up after %.0f s",
+                    who,
+                    job.fingerprint[:12],
+                    self.options.claim_timeout_s,
+                )
+            if elapsed >= self.options.claim_timeout_s:
+                self._busy += 1
+                job.emit(
+                    "cancelled", message=f"not submitted: {who} held its claim for {elapsed:.0f} s; run again later"
+                )
+                return False
             await asyncio.sleep(self.poll_interval_s)
-        if waited and job.reattach is not None:
+        if not waited:
+            return True
+        if job.reattach is not None:
             if not any(p.request_id == job.reattach.request_id for p in self._open_pending()):
                 self.claims.release(key)  # another runner collected it meanwhile
                 job.collected_elsewhere()
                 return False
-        elif waited:
-            hit = self._cached_ok({job.fingerprint: job.endpoint}).get(job.fingerprint)
-            if hit is not None:
-                self.claims.release(key)
-                job.log_cache_hit(hit)
-                return False
-            journaled = [p for p in self._open_pending() if p.fingerprint == job.fingerprint]
-            if journaled:
-                job.reattach = journaled[0]
+            return True
+        hit = self._cached_ok({job.fingerprint: job.endpoint}).get(job.fingerprint)
+        if hit is not None:
+            self.claims.release(key)
+            job.log_cache_hit(hit)
+            return False
+        journaled = [p for p in self._open_pending() if p.fingerprint == job.fingerprint and not p.owner_alive]
+        if journaled:
+            job.reattach = journaled[0]
         return True
+
+
+def _who(holder: dict[str, Any] | None) -> str:
+    if not holder:
+        return "another job of this run"
+    since = f" since {holder['since'][:19]}" if isinstance(holder.get("since"), str) else ""
+    return f"process {holder.get('pid', '?')} on {holder.get('host', '?')}{since}"
+
+
+def _logged_at(row: dict[str, Any]) -> datetime:
+    return row.get("logged_at") or datetime.min.replace(tzinfo=UTC)
 
 
 def _journaled_request(p: PendingRequest) -> ModelRequest | None:

@@ -25,6 +25,7 @@ class Plan:
     to_submit: int  # new submissions
     to_pay_usd: float  # their price if all succeed
     by_duration: dict[str, int] = field(default_factory=dict)  # of the new submissions
+    refused: int = 0  # fal refused the same input before: not submitted again (a skipped_final row)
 
     def worst_case_s(self, concurrency: int) -> float:
         """Wall time if every new submission takes the conservative per-clip guess."""
@@ -40,6 +41,8 @@ class Plan:
             parts.append(f"{self.cached} from the cache ($0)")
         if self.reattached:
             parts.append(f"{self.reattached} already submitted (collected, not paid again)")
+        if self.refused:
+            parts.append(f"{self.refused} refused by fal before (skipped; --retry-failed submits them)")
         durations = ", ".join(f"{n} × {d} s" for d, n in sorted(self.by_duration.items(), key=lambda kv: int(kv[0])))
         parts.append(f"{self.to_submit} to submit" + (f" ({durations})" if durations else ""))
         head = f"{self.total} request{'' if self.total == 1 else 's'}: {', '.join(parts)}"

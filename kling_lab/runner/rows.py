@@ -75,6 +75,26 @@ def cache_hit_row(row: dict[str, Any], source: Mapping[str, Any]) -> dict[str, A
     }
 
 
+def final_skip_row(row: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
+    """A $0 ``skipped_final`` row: ``source`` (an earlier row of the same request) was refused by fal
+    for its input, so a re-run does not submit it again (``--retry-failed`` does)."""
+    when = source.get("logged_at")
+    date = f" on {when:%Y-%m-%d}" if hasattr(when, "strftime") else ""
+    error = (
+        f"not submitted again: fal refused this input{date} ({source.get('error_type')}: "
+        f"{str(source.get('error') or '')[:300]}); --retry-failed submits it"
+    )
+    return {
+        **row,
+        "status": "skipped_final",
+        "error_type": source.get("error_type"),
+        "error": error,
+        "cost_usd": 0.0,
+        "source_run_id": source.get("run_id"),
+        "logged_at": utcnow(),
+    }
+
+
 def tags_json(*tag_maps: Mapping[str, Any] | None) -> str | None:
     merged: dict[str, Any] = {}
     for tags in tag_maps:

@@ -110,6 +110,12 @@ class RunStore:
         """A fresh local path (same filesystem as the store or its cache: renames are atomic)."""
         return self.local.tmp_path(suffix)
 
+    def download_path(self, request_id: str, suffix: str = ".mp4") -> Path:
+        """Where a request's video is downloaded to (``tmp/dl-<request id>``): a name a resume finds again."""
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", request_id)[:120] or "unknown"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return self.tmp_dir / f"dl-{safe}{suffix}"
+
     # -- videos ----------------------------------------------------------------------------
     def video_relpath(self, sha256: str, suffix: str = ".mp4") -> str:
         return f"videos/{sha256[:2]}/{sha256}{suffix}"

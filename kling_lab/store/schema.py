@@ -26,7 +26,7 @@ RUN_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("aspect_ratio", pa.string(), "input: aspect ratio"),
     ("duration_s", pa.int16(), "input: duration in seconds"),
     ("repeat", pa.int32(), "repeat index (repeats are distinct requests on purpose)"),
-    ("status", pa.string(), "ok | failed | cancelled | skipped_budget"),
+    ("status", pa.string(), "ok | failed | cancelled | skipped_budget | skipped_final"),
     ("cache_hit", pa.bool_(), "true when an earlier ok run was reused instead of submitting"),
     ("source_run_id", pa.string(), "for a cache hit: the run whose video is reused"),
     ("error_type", pa.string(), "machine-readable failure type (fal's error_type or kling_lab's)"),
@@ -73,6 +73,16 @@ RUN_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("generate_audio", pa.bool_(), "input: generate_audio (models that make sound)"),
     ("image_sha256", pa.string(), "image-to-video: sha256 of the start frame (null for a URL given as is)"),
     ("end_image_sha256", pa.string(), "image-to-video: sha256 of the end frame"),
+    (
+        "adopted",
+        pa.bool_(),
+        "true for a request found through fal's platform API: a submit whose answer was lost (an orphan)",
+    ),
+    (
+        "fallbacks_disabled",
+        pa.bool_(),
+        "true when the submit asked fal not to reroute it to a fallback endpoint (x-fal-disable-fallbacks)",
+    ),
 ]
 
 RUN_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in RUN_COLUMNS])
@@ -80,7 +90,7 @@ COLUMN_DOCS = {name: doc for name, _, doc in RUN_COLUMNS}
 QC_COLUMNS = [name for name, _, _ in RUN_COLUMNS if name.startswith("qc_")]
 PROBE_COLUMNS = ["width", "height", "fps", "frames", "video_duration_s", "codec"]
 PARAM_COLUMNS = ["model", "prompt", "negative_prompt", "cfg_scale", "aspect_ratio", "duration_s", "repeat"]
-STATUSES = ("ok", "failed", "cancelled", "skipped_budget")
+STATUSES = ("ok", "failed", "cancelled", "skipped_budget", "skipped_final")
 
 
 def pandas_dtype_for(typ: pa.DataType):

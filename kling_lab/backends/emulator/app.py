@@ -11,6 +11,8 @@ Routes (:meth:`EmulatorApp.routes` is the whole table):
 - fal storage (:mod:`~kling_lab.backends.emulator.storage`) and the platform pricing API
   (:mod:`~kling_lab.backends.emulator.pricing`);
 - ``GET /_emulator/files/{id}/{name}``: a job's output files (the video URLs), with Range support;
+- ``GET /v1/models/requests/by-endpoint``, ``GET /v1/models/usage``: fal's platform API
+  (:mod:`~kling_lab.backends.emulator.platform`);
 - ``GET /_emulator/stats``, ``GET|POST /_emulator/config``, ``POST /_emulator/reset``: control.
 
 Every response carries ``X-Kling-Lab-Emulator: 1``. Every request's ``Authorization`` header is
@@ -29,12 +31,13 @@ from pydantic import ValidationError
 from kling_lab.backends.emulator.config import EmulatorConfig
 from kling_lab.backends.emulator.endpoints import ModelEndpoint, Workshop, app_prefix
 from kling_lab.backends.emulator.faults import Faults
+from kling_lab.backends.emulator.platform import PlatformRoutes
 from kling_lab.backends.emulator.pricing import PricingRoutes
 from kling_lab.backends.emulator.queue import CANCELLED_MESSAGE, Job, JobQueue
 from kling_lab.backends.emulator.responses import drop, json_response, truncated, validation_detail
 from kling_lab.backends.emulator.storage import StorageRoutes
 from kling_lab.backends.emulator.video import VideoEndpoint
-from kling_lab.backends.fal import FINGERPRINT_HEADER
+from kling_lab.backends.fal import FINGERPRINT_HEADER, NO_FALLBACKS_HEADER
 from kling_lab.models import model_for_endpoint
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -57,6 +60,7 @@ class EmulatorApp:
         self.endpoints = {endpoint.endpoint_id: endpoint for endpoint in endpoints or ()}
         self.faults = Faults(queue)
         self._base_url = base_url
+        self.platform = PlatformRoutes(queue, self.endpoint, self._file_url)
 
     def endpoint(self, endpoint_id: str) -> ModelEndpoint[Any] | None:
         """The served endpoint with this id (a registered model's, made on first use), or None."""
@@ -87,6 +91,7 @@ class EmulatorApp:
             web.post("/_emulator/reset", self._reset),
             *storage.routes(),
             *PricingRoutes(self.queue, _authorized).routes(),
+            *self.platform.routes(),  # before the request routes: /v1/models/requests/… is not a job
             web.get(f"{base}/status", self._on_job("status", self._status)),
             web.get(base, self._on_job("result", self._result)),
             web.put(f"{base}/cancel", self._on_job("cancel", self._cancel)),
@@ -129,6 +134,7 @@ class EmulatorApp:
             cost_usd=endpoint.cost_usd(value),
             fingerprint=http.headers.get(FINGERPRINT_HEADER),
             notes=endpoint.notes,
+            fallbacks_disabled=http.headers.get(NO_FALLBACKS_HEADER, "").lower() in ("1", "true", "yes"),
         )
         if self.faults.lost_submit(job):
             return drop(http)
@@ -184,8 +190,12 @@ class EmulatorApp:
             return json_response({"detail": detail}, 422, request_id, {"X-Fal-Error-Type": "content_policy_violation"})
         if job.state == "failed":
             return json_response({"detail": job.error, "error_type": job.error_type}, 500, request_id)
-        base = f"{self._base_url()}/_emulator/files/{request_id}"
-        return json_response(endpoint.output(job, lambda name: f"{base}/{name}"), 200, request_id)
+        return json_response(endpoint.output(job, self._file_url(job)), 200, request_id)
+
+    def _file_url(self, job: Job) -> Callable[[str], str]:
+        """Where a file of ``job`` is served (its output's URLs)."""
+        base = f"{self._base_url()}/_emulator/files/{job.request_id}"
+        return lambda name: f"{base}/{name}"
 
     async def _cancel(self, http: web.Request, job: Job) -> web.StreamResponse:
         if job.done:
@@ -204,7 +214,7 @@ class EmulatorApp:
         path = job.files.get(name) if job is not None and job.state == "ok" else None
         if job is None or path is None:
             return json_response({"detail": "File not found"}, 404, request_id)
-        if job.expired(self.queue.config.result_ttl_s):
+        if job.expired(self.queue.config.file_ttl_s):
             return json_response({"detail": "File expired"}, 410, request_id)
         headers = {"Content-Type": mimetypes.guess_type(name)[0] or "application/octet-stream"}
         if http.method == "HEAD":

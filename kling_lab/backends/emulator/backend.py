@@ -7,7 +7,8 @@ says ``backend=emulator``.
 from __future__ import annotations
 
 from kling_lab.backends.emulator.config import EmulatorConfig
-from kling_lab.backends.fal import FalBackend, fal_queue_host
+from kling_lab.backends.fal import FalBackend, fal_client_for, fal_queue_host
+from kling_lab.backends.platform import PlatformAPI
 from kling_lab.errors import BackendConfigError
 
 PLACEHOLDER_KEY = "kling-lab-emulator:not-a-real-key"
@@ -35,12 +36,15 @@ class EmulatorBackend(FalBackend):
                 f"fal_client sends requests to {actual}, not to the emulator at {host}: it was imported "
                 "before the emulator started. Restart the process/kernel and import kling_lab first."
             )
-        import fal_client
-
         point_storage_at(host)
         self.host = host
         self.storage_namespace = f"emulator-{host}"  # its uploads live as long as this emulator
-        self._client = fal_client.AsyncClient(key=PLACEHOLDER_KEY, default_timeout=timeout_s)
+        self._client = fal_client_for(PLACEHOLDER_KEY, timeout_s)
+        self._platform_key = PLACEHOLDER_KEY
+
+    def platform(self) -> PlatformAPI:
+        """The emulator's own platform API (``/v1/models/...``), with the placeholder key."""
+        return PlatformAPI(PLACEHOLDER_KEY, base_url=f"https://{self.host}/v1")
 
     allow_loopback = True  # it is expected on loopback (and never gets the user's key)
 

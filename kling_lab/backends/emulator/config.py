@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 Call = Literal["submit", "status", "result", "cancel", "download"]
+PlatformScope = Literal["admin", "api", "none"]
 HttpFault = Literal["drop", "429", "500", "503"]
 CALLS: frozenset[Call] = frozenset({"submit", "status", "result", "cancel", "download"})
 HTTP_FAULTS: tuple[HttpFault, ...] = ("drop", "429", "500", "503")
@@ -36,10 +37,17 @@ class EmulatorConfig(BaseModel):
     render_scale: float = Field(1.0, ge=0.05, le=1.0, description="1.0 = Kling's 720p sizes")
     fps: int = Field(24, ge=1, le=60)
     seed: int = 0
-    result_ttl_s: float = Field(3600.0, gt=0.0, description="results and files expire after this")
+    result_ttl_s: float = Field(3600.0, gt=0.0, description="results expire after this (fal: an hour)")
+    file_ttl_s: float = Field(7 * 86400.0, gt=0.0, description="output files expire after this (fal: days)")
+
+    platform_scope: PlatformScope = Field(
+        "admin",
+        description="what the key may read on the platform API: admin (requests and usage), api (requests; "
+        "usage answers 403, as for an API-scope key at fal), none (both 403)",
+    )
 
     rate_429: Probability = 0.0
-    retry_after_s: float = Field(0.2, ge=0.0, le=3600.0)
+    retry_after_s: float = Field(1.0, ge=0.0, le=3600.0, description="the Retry-After of a 429, as fal sends it")
     rate_500: Probability = 0.0
     rate_503: Probability = 0.0
     rate_drop: Probability = 0.0

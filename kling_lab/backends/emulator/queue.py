@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +57,8 @@ class Job:
     work: Work
     cost_usd: float  # what fal would bill if it completes ok
     submitted: float = field(default_factory=time.monotonic)
+    sent_at: datetime = field(default_factory=utcnow)  # wall clock, for the platform API's listing
+    fallbacks_disabled: bool = False  # the submit carried ``x-fal-disable-fallbacks``
     state: JobState = "queued"
     started: float | None = None
     finished: float | None = None
@@ -86,6 +89,10 @@ class Job:
     def expired(self, ttl_s: float) -> bool:
         return self.finished is not None and time.monotonic() - self.finished > ttl_s
 
+    def wall(self, moment: float | None) -> datetime | None:
+        """A monotonic moment of this job (``started``, ``finished``) on the wall clock."""
+        return None if moment is None else self.sent_at + timedelta(seconds=moment - self.submitted)
+
 
 @dataclass
 class Counters:
@@ -94,6 +101,7 @@ class Counters:
     submissions: int = 0
     submissions_by_input: collections.Counter[str] = field(default_factory=collections.Counter)
     submissions_by_fingerprint: collections.Counter[str] = field(default_factory=collections.Counter)
+    submissions_with_fallbacks: int = 0  # submits without ``x-fal-disable-fallbacks``
     cancels: int = 0
     calls: collections.Counter[str] = field(default_factory=collections.Counter)  # HTTP calls by kind
     downloads: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -179,11 +187,14 @@ class JobQueue:
         cost_usd: float = 0.0,
         fingerprint: str | None = None,
         notes: Iterable[str] = (),
+        fallbacks_disabled: bool = False,
     ) -> Job:
         """Queue a job; ``notes`` are its first log lines, before "Request queued"."""
         c = self.counters
         key = job_key(input_hash, c.submissions_by_input[input_hash])
-        job = Job(str(uuid.uuid4()), endpoint, key, value, work, cost_usd)
+        job = Job(str(uuid.uuid4()), endpoint, key, value, work, cost_usd, fallbacks_disabled=fallbacks_disabled)
+        if not fallbacks_disabled:
+            c.submissions_with_fallbacks += 1
         for note in notes:
             job.log(note)
         job.log("Request queued")
@@ -198,6 +209,10 @@ class JobQueue:
 
     def get(self, request_id: str) -> Job | None:
         return self._jobs.get(request_id)
+
+    def jobs(self) -> list[Job]:
+        """Every job still known, in submission order."""
+        return list(self._jobs.values())
 
     def position(self, job: Job) -> int | None:
         """0 for the job at the head of the queue; None once it has left the queue."""
@@ -225,6 +240,7 @@ class JobQueue:
                 "submit_calls": c.calls["submit"],
                 "submissions_by_input": dict(c.submissions_by_input),
                 "submissions_by_fingerprint": dict(c.submissions_by_fingerprint),
+                "submissions_with_fallbacks": c.submissions_with_fallbacks,
                 "cancels": c.cancels,
                 "cancel_calls": c.calls["cancel"],
                 "status_calls": c.calls["status"],
@@ -233,6 +249,7 @@ class JobQueue:
                 "faults": dict(c.faults),
                 "jobs": {state: states.get(state, 0) for state in JOB_STATES},
                 "billed_usd": round(billed, 2),
+                "billed_by_request": {job.request_id: job.cost_usd for job in self._jobs.values() if job.state == "ok"},
                 "authorization": {"requests": c.authorized_requests, "sha256": sorted(c.authorization_sha256)},
                 "uploads": c.uploads,
                 "upload_bytes": c.upload_bytes,
