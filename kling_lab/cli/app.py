@@ -27,6 +27,8 @@ COMMAND_MODULES: list[str] = [
     "models",
     "runs",
     "resume",
+    "reconcile",
+    "budget",
     "report",
     "query",
     "compact",

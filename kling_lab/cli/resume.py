@@ -14,12 +14,23 @@ def add_parser(sub: Any) -> None:
     add_store(p)
     add_backend(p)
     p.add_argument("--concurrency", type=positive_int, default=4)
+    p.add_argument(
+        "--request-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="collect this request too: a token a run printed when its journal could not be written, or an id "
+        "fal's platform API knows (repeatable)",
+    )
     add_no_progress(p)
     p.set_defaults(func=cmd_resume)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from kling_lab.runner.api import execute, make_runner
+    from kling_lab.runner.rescue import parse
 
+    for token in args.request_id:
+        parse(token)  # a damaged token is refused before anything starts
     runner = make_runner(args.backend, args.store, concurrency=args.concurrency, progress=not args.no_progress)
-    return run_and_report(runner, lambda: execute(runner))
+    return run_and_report(runner, lambda: execute(runner, request_ids=args.request_id))

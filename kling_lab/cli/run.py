@@ -33,6 +33,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--timeout", type=seconds, metavar="S", help="per-request timeout in seconds; cancels at fal and logs failed"
     )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="submit again what fal refused before (content policy, invalid input); by default a re-run skips it",
+    )
     max_requests(p)
     add_no_progress(p)
     p.set_defaults(func=cmd_run)
@@ -52,6 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_cost_usd=args.max_cost,
         force=args.force,
         request_timeout_s=args.timeout,
+        retry_failed=args.retry_failed,
         progress=not args.no_progress,
     )
     return run_and_report(runner, lambda: execute(runner, sweep, announce=True))
@@ -75,5 +81,13 @@ def run_and_report(runner: Any, work: Callable[[], Awaitable[Any]]) -> int:
         )
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     print(result.summary())
-    incomplete = result.count("failed") + result.count("skipped_budget") + result.count("cancelled") + result.pending
+    incomplete = (
+        result.count("failed")
+        + result.count("skipped_budget")
+        + result.count("skipped_final")
+        + result.count("cancelled")
+        + result.pending
+        + result.busy
+        + result.held
+    )
     return EXIT_INCOMPLETE if incomplete else EXIT_OK

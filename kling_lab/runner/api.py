@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,9 @@ def make_runner(
     return Runner(resolved, store, run_options)
 
 
-async def execute(runner: Runner, sweep: Sweep | None = None, *, announce: bool = False) -> RunResult:
+async def execute(
+    runner: Runner, sweep: Sweep | None = None, *, announce: bool = False, request_ids: Sequence[str] = ()
+) -> RunResult:
     """Run ``sweep`` with ``runner`` (or, without a sweep, resume its journal), then close the backend.
 
     Before the first submit the plan is printed to stderr (what comes from the cache, what is
@@ -72,7 +74,7 @@ async def execute(runner: Runner, sweep: Sweep | None = None, *, announce: bool 
 
     try:
         if sweep is None:
-            return await runner.resume()
+            return await runner.resume(request_ids)
         return await runner.run(sweep, on_plan=show)
     finally:
         await runner.backend.aclose()
@@ -115,10 +117,15 @@ async def resume_async(
     backend: str | Backend | None = "emulator",
     store: RunStore | str | os.PathLike[str] | None = None,
     backend_options: Mapping[str, Any] | None = None,
+    request_ids: Sequence[str] = (),
     **options: Any,
 ) -> RunResult:
-    """Collect every journaled request of ``backend`` that has no row yet (never re-submits)."""
-    return await execute(make_runner(backend, store, backend_options=backend_options, **options))
+    """Collect every journaled request of ``backend`` that has no row yet (never re-submits).
+
+    ``request_ids``: also these (rescue tokens a run printed when its journal could not be
+    written, or ids fal's platform API lists)."""
+    runner = make_runner(backend, store, backend_options=backend_options, **options)
+    return await execute(runner, request_ids=request_ids)
 
 
 def resume(
@@ -126,10 +133,15 @@ def resume(
     backend: str | Backend | None = "emulator",
     store: RunStore | str | os.PathLike[str] | None = None,
     backend_options: Mapping[str, Any] | None = None,
+    request_ids: Sequence[str] = (),
     **options: Any,
 ) -> RunResult:
     """Sync form of :func:`resume_async`."""
-    return run_sync(lambda: resume_async(backend=backend, store=store, backend_options=backend_options, **options))
+    return run_sync(
+        lambda: resume_async(
+            backend=backend, store=store, backend_options=backend_options, request_ids=request_ids, **options
+        )
+    )
 
 
 __all__ = ["BackendConfigError", "as_sweep", "execute", "make_runner", "resume", "resume_async", "run", "run_async"]

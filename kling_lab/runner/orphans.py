@@ -59,6 +59,7 @@ class Orphans:
         self.platform = platform_of(backend)
         self.denied: str | None = None  # why the platform API cannot be used (said once)
         self._taken: set[str] = set()  # request ids adopted by this process
+        self.last_adopted: list[tuple[AmbiguousSubmit, PendingRequest]] = []
 
     @property
     def available(self) -> bool:
@@ -159,11 +160,21 @@ class Orphans:
 
     async def settle(self, entries: Sequence[AmbiguousSubmit]) -> list[tuple[AmbiguousSubmit, PendingRequest]]:
         """Look every entry up once and adopt what fal lists; the adopted ones with their journal entries."""
-        adopted = []
-        for ambiguous_id, record in (await self.find(entries)).items():
-            entry = next(e for e in entries if e.ambiguous_id == ambiguous_id)
-            adopted.append((entry, self.adopt(entry, record)))
-        return adopted
+        found = await self.find(entries)
+        return self._adopt_found(entries, found)
+
+    def settle_matched(
+        self, entries: Sequence[AmbiguousSubmit], records: Sequence[FalRequestRecord]
+    ) -> list[tuple[AmbiguousSubmit, PendingRequest]]:
+        """Like :meth:`settle`, with a listing already fetched."""
+        return self._adopt_found(entries, self.match(entries, records) if entries else {})
+
+    def _adopt_found(
+        self, entries: Sequence[AmbiguousSubmit], found: dict[str, FalRequestRecord]
+    ) -> list[tuple[AmbiguousSubmit, PendingRequest]]:
+        by_id = {e.ambiguous_id: e for e in entries}
+        self.last_adopted = [(by_id[a], self.adopt(by_id[a], record)) for a, record in found.items()]
+        return self.last_adopted
 
 
 def describe(entry: AmbiguousSubmit) -> dict[str, Any]:
