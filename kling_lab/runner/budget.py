@@ -37,7 +37,8 @@ class Budget:
         self.already = _d(already_usd)  # earlier runs of the sweep + its ambiguous submits
         self.store_budget = store_budget
         self._spent = Decimal(0)
-        self._reserved = Decimal(0)
+        self._reserved = Decimal(0)  # in flight: freed (or booked) when their rows settle
+        self._held = Decimal(0)  # unanswered submits of this run: kept until reconciled
         self._changed: asyncio.Condition | None = None
         self.refused_by: str | None = None  # what the last refusal was about ("cap" | "store")
 
@@ -49,8 +50,12 @@ class Budget:
     def reserved_usd(self) -> float:
         return float(self._reserved)
 
+    @property
+    def held_usd(self) -> float:
+        return float(self._held)
+
     def _fits(self, cost: Decimal) -> bool:
-        return self.cap is None or self.already + self._spent + self._reserved + cost <= self.cap
+        return self.cap is None or self.already + self._spent + self._reserved + self._held + cost <= self.cap
 
     async def reserve(self, cost_usd: float) -> bool:
         """Reserve ``cost_usd``. If it does not fit but requests are in flight, wait for them:
@@ -78,6 +83,17 @@ class Budget:
         self._reserved += _d(cost_usd)
         if self.store_budget is not None:
             self.store_budget.force_reserve(cost_usd)
+
+    def hold(self, reserved_usd: float) -> None:
+        """A reservation now stands for an unanswered submit (fal may bill it): it stays counted
+        against the cap, but nobody waits for it to be freed in this run."""
+        self._reserved -= _d(reserved_usd)
+        self._held += _d(reserved_usd)
+
+    def unhold(self, held_usd: float) -> None:
+        """A held price becomes a reservation again (its orphan was found and is collected)."""
+        self._held -= _d(held_usd)
+        self._reserved += _d(held_usd)
 
     async def settle(self, reserved_usd: float, charged_usd: float) -> None:
         """Release a reservation, booking what fal actually charged (0 for failures)."""

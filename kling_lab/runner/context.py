@@ -43,10 +43,13 @@ class RunContext:
     def hold(self, ambiguous_id: str, reserved_usd: float) -> None:
         """Keep ``reserved_usd`` (already reserved) for an ambiguous submit until it is reconciled."""
         self.held[ambiguous_id] = self.held.get(ambiguous_id, 0.0) + reserved_usd
+        self.budget.hold(reserved_usd)
 
     def release_hold(self, ambiguous_id: str) -> float:
         """The reservation held for an ambiguous submit, handed to whoever adopts its request."""
-        return self.held.pop(ambiguous_id, 0.0)
+        amount = self.held.pop(ambiguous_id, 0.0)
+        self.budget.unhold(amount)
+        return amount
 
     @property
     def poll_interval_s(self) -> float:

@@ -33,7 +33,7 @@ from kling_lab.backends.base import Completed, InProgress, Queued, Status
 from kling_lab.errors import BackendError, DownloadError, SubmitUnanswered
 from kling_lab.media.download import Downloaded, check_playable, download
 from kling_lab.models import ModelRequest
-from kling_lab.runner.cancel import cancel_on_interrupt, cancel_quietly, uninterruptible
+from kling_lab.runner.cancel import cancel_on_interrupt, cancel_quietly, settled, uninterruptible
 from kling_lab.runner.context import RunContext
 from kling_lab.runner.events import TERMINAL_STATES, JobState
 from kling_lab.runner.journal import AmbiguousSubmit, PendingRequest
@@ -290,8 +290,16 @@ class Job:
             raise _NoBudget()
         if self.reserved == 0:
             self.reserved = self.price
+        attempt = asyncio.ensure_future(ctx.backend.submit(self.endpoint, self.arguments, fingerprint=self.fingerprint))
         try:
-            return await ctx.backend.submit(self.endpoint, self.arguments, fingerprint=self.fingerprint)
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            # Interrupted with the POST on the wire: fal may create (and bill) the job, so wait for
+            # its answer (never for another attempt) and journal the id, for run() to cancel at fal.
+            await settled(attempt)
+            if not attempt.cancelled() and attempt.exception() is None:
+                self._journal_submitted(attempt.result())
+            raise
         except SubmitUnanswered as exc:
             adopted = await self._after_unanswered(exc)
             if adopted is not None:

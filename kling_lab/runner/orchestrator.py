@@ -431,10 +431,7 @@ class Runner:
         reason = reason.split("(", 1)[-1].rstrip(")") if "(" in reason else reason
         line = rescue_line(unwritten, self.store.location, reason or "I/O error")
         if self.writer.unwritten_count:
-            line += (
-                f"; {self.writer.unwritten_count} rows could not be written to the run log "
-                "(their requests are journaled: `kling-lab resume` logs them)"
-            )
+            line += f"; {self.writer.unwritten_count} rows could not be written to the run log (a resume logs them)"
         return line
 
     async def _run_jobs(self, jobs: list[Job]) -> None:
@@ -489,7 +486,7 @@ class Runner:
         if self._halted is not None:
             return
         self._halted = exc
-        log.error("%s: stopping; in-flight requests are cancelled at fal", exc)
+        log.debug("%s: stopping; in-flight requests are cancelled at fal", exc)
         for task in self._tasks:
             task.cancel()
 
@@ -560,7 +557,7 @@ class Runner:
             waited = True
             elapsed = loop.time() - started
             who = _who(self.claims.holder(key))
-            if not noticed and elapsed >= CLAIM_NOTICE_S:
+            if not noticed and elapsed >= min(CLAIM_NOTICE_S, self.options.claim_timeout_s / 2):
                 noticed = True
                 log.warning(
                     "waiting for %s, which is submitting the same request (%s); giving up after %.0f s",

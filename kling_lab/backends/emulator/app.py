@@ -135,6 +135,7 @@ class EmulatorApp:
             fingerprint=http.headers.get(FINGERPRINT_HEADER),
             notes=endpoint.notes,
             fallbacks_disabled=http.headers.get(NO_FALLBACKS_HEADER, "").lower() in ("1", "true", "yes"),
+            raw_input=body,
         )
         if self.faults.lost_submit(job):
             return drop(http)

@@ -141,7 +141,7 @@ class PlatformRoutes:
         }
         endpoint = self._endpoint_of(job.endpoint)
         if payloads and endpoint is not None:
-            item["json_input"] = endpoint.arguments(job.input)
+            item["json_input"] = job.raw_input if isinstance(job.raw_input, dict) else endpoint.arguments(job.input)
             item["json_output"] = endpoint.output(job, self._file_url(job)) if job.state == "ok" else None
         return item
 

@@ -59,6 +59,7 @@ class Job:
     submitted: float = field(default_factory=time.monotonic)
     sent_at: datetime = field(default_factory=utcnow)  # wall clock, for the platform API's listing
     fallbacks_disabled: bool = False  # the submit carried ``x-fal-disable-fallbacks``
+    raw_input: Any = None  # the JSON body as the client sent it (what fal's request listing shows)
     state: JobState = "queued"
     started: float | None = None
     finished: float | None = None
@@ -188,11 +189,21 @@ class JobQueue:
         fingerprint: str | None = None,
         notes: Iterable[str] = (),
         fallbacks_disabled: bool = False,
+        raw_input: Any = None,
     ) -> Job:
         """Queue a job; ``notes`` are its first log lines, before "Request queued"."""
         c = self.counters
         key = job_key(input_hash, c.submissions_by_input[input_hash])
-        job = Job(str(uuid.uuid4()), endpoint, key, value, work, cost_usd, fallbacks_disabled=fallbacks_disabled)
+        job = Job(
+            str(uuid.uuid4()),
+            endpoint,
+            key,
+            value,
+            work,
+            cost_usd,
+            fallbacks_disabled=fallbacks_disabled,
+            raw_input=raw_input,
+        )
         if not fallbacks_disabled:
             c.submissions_with_fallbacks += 1
         for note in notes:
