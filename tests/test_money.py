@@ -424,3 +424,53 @@ def test_a_verified_download_left_in_tmp_is_used_not_fetched_again(emulator, tmp
     assert done.count("ok") == 1 and done.rows[0]["video_sha256"] == sha
     assert sum(emulator.stats()["downloads"].values()) == downloads, "the video was not fetched again"
     assert not list((tmp_path / "tmp").glob("dl-*")), "nothing left behind in tmp/"
+
+
+# -- item 3b: a store-wide budget shared by every runner ---------------------------------------------------
+def test_a_store_budget_holds_across_sweeps_people_and_concurrent_runners(emulator, tmp_path):
+    store = tmp_path / "team"
+    assert cli("budget", "set", "2.80", "--store", str(store)).returncode == 0
+    first = run(sweep_of(2, "alpha"), store=store, **FAST)
+    second = run(sweep_of(2, "beta", prompt="a red bicycle"), store=store, **FAST)
+    assert first.count("ok") == 2 and second.count("skipped_budget") == 2
+    assert "the store's budget ($2.80 in all) would be exceeded" in second.rows[0]["error"]
+    shown = cli("budget", "--store", str(store), "--backend", "emulator")
+    assert "$2.80 logged" in shown.stdout and "$0.00 left" in shown.stdout, shown.stdout
+
+    # Per user: another person has their own $2.80.
+    assert cli("budget", "set", "2.80", "--per-user", "--store", str(store)).returncode == 0
+    other = cli(
+        "run", str(_yaml(tmp_path, "gamma", 2)), "--store", str(store), "--no-progress", env={"KLING_LAB_USER": "bo"}
+    )
+    assert other.returncode == 0, other.stderr
+    again = cli(
+        "run", str(_yaml(tmp_path, "delta", 1)), "--store", str(store), "--no-progress", env={"KLING_LAB_USER": "bo"}
+    )
+    assert again.returncode == 1 and "skipped" in again.stdout
+
+    # Two runners at once against $4.20 left: together they never pass it.
+    emulator.configure(service_time_s=0.3)
+    shared = tmp_path / "shared"
+    assert cli("budget", "set", "4.20", "--store", str(shared)).returncode == 0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "kling_lab.cli", "run", str(_yaml(tmp_path, name, 3)), "--store", str(shared)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for name in ("left", "right")
+    ]
+    for proc in procs:
+        proc.communicate(timeout=180)
+    rows = real_rows(shared)
+    assert rows["cost_usd"].sum() <= 4.20 + 1e-9 and (rows["status"] == "ok").sum() == 3
+    assert (rows["status"] == "skipped_budget").sum() == 3
+
+
+def _yaml(tmp_path: Path, name: str, n: int) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    cfgs = ", ".join(f"{0.1 + 0.2 * i:.1f}" for i in range(n))
+    path.write_text(f"name: {name}\nprompt: a {name} balloon\ngrid: {{cfg_scale: [{cfgs}]}}\n")
+    return path

@@ -265,3 +265,52 @@ def test_credentials_never_written(emulator, bucket, tmp_path):
     for path in (tmp_path / "cache").rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes()
+
+
+def test_claims_across_machines_use_s3_conditional_writes(bucket, tmp_path):
+    """moto honours If-None-Match: * and If-Match on PutObject/DeleteObject (checked by the probe), so a
+    claim taken on one machine (here: another claims directory) holds on the other (issue 12 item 6)."""
+    from kling_lab.runner.claims import Claims, RemoteLeases
+    from kling_lab.store.conditional import ConditionalObjects
+
+    objects = ConditionalObjects.for_store(RunStore(f"{bucket}/leases").files)
+    assert objects is not None, "moto supports conditional writes"
+    laptop, server = (Claims(tmp_path / m, RemoteLeases(objects)) for m in ("laptop", "server"))
+    assert laptop.try_acquire("k")
+    assert not server.try_acquire("k")
+    assert server.holder("k")["pid"] == os.getpid()
+    laptop.release("k")
+    assert server.try_acquire("k")
+    server.release("k")
+
+    # A lease its machine stopped renewing (killed) expires and is taken over by exactly one other.
+    dead = Claims(tmp_path / "dead", RemoteLeases(objects, lease_s=0.0))
+    assert dead.try_acquire("j")
+    taker = Claims(tmp_path / "taker", RemoteLeases(objects))
+    assert taker.try_acquire("j")
+    dead.release("j")  # the late release of the dead machine's lease must not free the taker's
+    assert not Claims(tmp_path / "third", RemoteLeases(objects)).try_acquire("j")
+
+
+def test_two_machines_running_one_sweep_into_s3_pay_once(emulator, bucket, tmp_path):
+    emulator.configure(service_time_s=0.5)
+    store = f"{bucket}/twice"
+    sweep_file = tmp_path / "same.yaml"
+    sweep_file.write_text("name: same\nprompt: a lantern in fog\ngrid: {cfg_scale: [0.1, 0.4, 0.7]}\n")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "kling_lab.cli", "run", str(sweep_file), "--store", store, "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "KLING_LAB_CACHE": str(tmp_path / f"machine-{m}")},  # separate local disks
+        )
+        for m in ("a", "b")
+    ]
+    for p in procs:
+        _out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    stats = emulator.stats()
+    assert sorted(stats["submissions_by_fingerprint"].values()) == [1, 1, 1], stats["submissions_by_fingerprint"]
+    df = load_runs(store)
+    assert (df["cache_hit"] == False).sum() == 3  # noqa: E712

@@ -63,17 +63,19 @@ class ConditionalObjects:
         return str(out.get("ETag"))
 
     def read(self, key: str) -> tuple[bytes, str] | None:
-        """The object's bytes and ETag, or None when it does not exist."""
-        bucket, path = self._split(key)
+        """The object's bytes and an ETag no newer than them, or None when it does not exist.
+
+        The ETag is read first: if the object changes before its bytes are read, a
+        :meth:`replace` with that ETag fails, as it should."""
+        path = f"{self.files.base}/{key}"
         try:
-            out = self.fs.call_s3("get_object", Bucket=bucket, Key=path)
+            etag = self.fs.info(path, refresh=True)["ETag"]
+            data = self.fs.cat_file(path)
         except Exception as exc:
             if _missing(exc):
                 return None
             raise
-        body = out["Body"]
-        data = body.read() if hasattr(body, "read") else bytes(body)
-        return data, str(out.get("ETag"))
+        return bytes(data), str(etag)
 
     def replace(self, key: str, data: bytes, etag: str) -> str | None:
         """Overwrite ``key`` only if it still has ``etag``; the new ETag, or None if it changed."""
