@@ -84,11 +84,15 @@ class Budget:
         if self.store_budget is not None:
             self.store_budget.force_reserve(cost_usd)
 
-    def hold(self, reserved_usd: float) -> None:
-        """A reservation now stands for an unanswered submit (fal may bill it): it stays counted
-        against the cap, but nobody waits for it to be freed in this run."""
+    async def hold(self, reserved_usd: float) -> None:
+        """A reservation stays counted against the cap but will not be settled in this run: its
+        request is left for a resume, or it stands for an unanswered submit (fal may bill it).
+        Waiters are told: nobody waits for it to be freed any more."""
         self._reserved -= _d(reserved_usd)
         self._held += _d(reserved_usd)
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
 
     def unhold(self, held_usd: float) -> None:
         """A held price becomes a reservation again (its orphan was found and is collected)."""

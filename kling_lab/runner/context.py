@@ -40,10 +40,10 @@ class RunContext:
     held: dict[str, float] = field(default_factory=dict)  # ambiguous submit -> its price, kept reserved
     _http: httpx.AsyncClient | None = None
 
-    def hold(self, ambiguous_id: str, reserved_usd: float) -> None:
+    async def hold(self, ambiguous_id: str, reserved_usd: float) -> None:
         """Keep ``reserved_usd`` (already reserved) for an ambiguous submit until it is reconciled."""
         self.held[ambiguous_id] = self.held.get(ambiguous_id, 0.0) + reserved_usd
-        self.budget.hold(reserved_usd)
+        await self.budget.hold(reserved_usd)
 
     def release_hold(self, ambiguous_id: str) -> float:
         """The reservation held for an ambiguous submit, handed to whoever adopts its request."""

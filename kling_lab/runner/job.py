@@ -140,6 +140,7 @@ class Job:
             else:
                 await self._submit_and_follow()
         except LeftPending as exc:
+            await self._keep_reserved()
             self.ctx.pending_left += 1
             self.emit("left_pending", message=str(exc))
         except asyncio.CancelledError:
@@ -311,7 +312,7 @@ class Job:
         ctx = self.ctx
         assert self._intent is not None
         ambiguous_id = ctx.journal.unanswered(intent_id=self._intent, error=str(exc))
-        ctx.hold(ambiguous_id, self.reserved)  # the attempt's reservation now stands for the possible orphan
+        await ctx.hold(ambiguous_id, self.reserved)  # the attempt's reservation now stands for the possible orphan
         self.reserved = 0.0
         entry = AmbiguousSubmit(
             ambiguous_id=ambiguous_id,
@@ -517,6 +518,12 @@ class Job:
             self.reserved = 0.0
         self.emit(row["status"], row=MappingProxyType(row), message=row.get("error"))
 
+    async def _keep_reserved(self) -> None:
+        """Left for a resume (paid, or maybe): its price stays counted, but not as in flight."""
+        if self.reserved:
+            await self.ctx.budget.hold(self.reserved)
+            self.reserved = 0.0
+
     async def stop_after_halt(self) -> None:
         """The run halted (its journal cannot be written): cancel this submitted request at fal."""
         await uninterruptible(self._stop_in_flight())
@@ -529,6 +536,7 @@ class Job:
             assert self.request_id is not None
             note = await cancel_on_interrupt(self.ctx.backend, self.endpoint, self.request_id, self.ctx.poll_interval_s)
         if note is None:
+            await self._keep_reserved()
             self.ctx.pending_left += 1
             self.emit("left_pending", message="interrupted after fal finished it; a resume collects it")
         else:

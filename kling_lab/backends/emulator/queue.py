@@ -60,6 +60,7 @@ class Job:
     sent_at: datetime = field(default_factory=utcnow)  # wall clock, for the platform API's listing
     fallbacks_disabled: bool = False  # the submit carried ``x-fal-disable-fallbacks``
     raw_input: Any = None  # the JSON body as the client sent it (what fal's request listing shows)
+    fingerprint: str | None = None  # kling_lab's X-Kling-Lab-Fingerprint header, when sent
     state: JobState = "queued"
     started: float | None = None
     finished: float | None = None
@@ -203,6 +204,7 @@ class JobQueue:
             cost_usd,
             fallbacks_disabled=fallbacks_disabled,
             raw_input=raw_input,
+            fingerprint=fingerprint,
         )
         if not fallbacks_disabled:
             c.submissions_with_fallbacks += 1
@@ -261,6 +263,10 @@ class JobQueue:
                 "jobs": {state: states.get(state, 0) for state in JOB_STATES},
                 "billed_usd": round(billed, 2),
                 "billed_by_request": {job.request_id: job.cost_usd for job in self._jobs.values() if job.state == "ok"},
+                "jobs_by_request": {
+                    job.request_id: {"state": job.state, "fingerprint": job.fingerprint, "cost_usd": job.cost_usd}
+                    for job in self._jobs.values()
+                },
                 "authorization": {"requests": c.authorized_requests, "sha256": sorted(c.authorization_sha256)},
                 "uploads": c.uploads,
                 "upload_bytes": c.upload_bytes,
