@@ -68,6 +68,11 @@ class FileLock:
             raise RuntimeError(f"{self.path} is not locked by this process")
         return self._fd
 
+    def __del__(self) -> None:  # a lock nobody can reach any more is dropped, like an open file
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def release(self, *, unlink: bool = False) -> None:
         """Drop the lock (and, with ``unlink``, the file first, while still holding it)."""
         if self._fd is None:
