@@ -1,9 +1,12 @@
 """The emulator's placeholder video: a real H.264 mp4 showing the request's parameters.
 
-The picture is a soft checkerboard drifting diagonally. Only ``cfg_scale`` (and a
-small per-request jitter from ``variation_seed``) sets its speed; the prompt sets
-its colours; ``negative_prompt`` appears only in the static text panel, so it
-changes neither motion nor texture statistics. Frames are generated straight in
+The picture is a soft checkerboard drifting diagonally. ``cfg_scale`` sets its speed,
+``(20 + 300·cfg_scale) px/s`` at 720p, times ``1 ± 5 %`` of per-request jitter from
+``variation_seed`` (the repeat-to-repeat noise: about 2 % SD of ``qc_motion``); the prompt sets
+its colours. The negative prompt appears in the static text panel, and each word of it that
+names motion (:data:`MOTION_WORDS`, e.g. "fast motion, shaky") slows the drift by 1 %, as asking a
+model to avoid fast motion would: a small, deterministic effect that races and effect tests can
+find. Other negative prompts change neither motion nor texture statistics. Frames are generated straight in
 YUV 4:2:0 from separable 1-D waves, which keeps a 5 s 720p clip well under 2 s.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -27,6 +31,9 @@ BASE_SPEED_PX_S = 20.0  # drift speed at cfg_scale 0, in 720p pixels per second
 CFG_SPEED_PX_S = 300.0  # extra speed per unit of cfg_scale
 PERIOD_PX = 128.0  # checker period at 720p
 SPEED_JITTER = 0.05
+MOTION_WORDS = ("motion", "movement", "fast", "shaky", "jitter")  # in a negative prompt: slower drift
+MOTION_WORD_SLOWDOWN = 0.01  # per motion word, at most MAX_MOTION_WORDS of them
+MAX_MOTION_WORDS = 10
 DIRECTION_RAD = np.deg2rad(20.0)
 EDGE_SHARPNESS = 3.0
 
@@ -63,7 +70,7 @@ def render_placeholder(
     scale = min(width, height) / REFERENCE_SHORT_SIDE
     rng = np.random.default_rng(variation_seed)
     phase_x, phase_y = rng.uniform(0.0, 2 * np.pi, size=2)
-    speed = (BASE_SPEED_PX_S + CFG_SPEED_PX_S * cfg_scale) * scale
+    speed = (BASE_SPEED_PX_S + CFG_SPEED_PX_S * cfg_scale) * scale * motion_factor(negative_prompt)
     speed *= 1.0 + rng.uniform(-SPEED_JITTER, SPEED_JITTER)
     vx, vy = speed * np.cos(DIRECTION_RAD), speed * np.sin(DIRECTION_RAD)
     k = 2 * np.pi / (PERIOD_PX * scale)
@@ -111,6 +118,13 @@ def render_placeholder(
             frame.time_base = Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+def motion_factor(negative_prompt: str) -> float:
+    """How much the negative prompt slows the drift: 1 % less per motion word (see :data:`MOTION_WORDS`)."""
+    words = re.findall(r"[a-z]+", negative_prompt.lower())
+    named = sum(word in MOTION_WORDS for word in words)
+    return 1.0 - MOTION_WORD_SLOWDOWN * min(named, MAX_MOTION_WORDS)
 
 
 def _square_wave(phase: np.ndarray) -> np.ndarray:
