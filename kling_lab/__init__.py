@@ -28,8 +28,10 @@ if _typing.TYPE_CHECKING:
     from kling_lab.runner.api import resume, resume_async, run, run_async
     from kling_lab.runner.options import RunOptions, RunResult
     from kling_lab.runner.orchestrator import Runner
+    from kling_lab.runner.race import RaceResult
     from kling_lab.stats.effect import Effect, effect
     from kling_lab.stats.models import model_table
+    from kling_lab.stats.plan import Plan, plan
     from kling_lab.store.backfill import backfill
     from kling_lab.store.query import query
     from kling_lab.store.run_store import RunStore, load_runs
@@ -59,8 +61,11 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["resume", "resume_async", "run", "run_async"], "kling_lab.runner.api"),
     "Runner": "kling_lab.runner.orchestrator",
     **dict.fromkeys(["RunOptions", "RunResult"], "kling_lab.runner.options"),
+    "RaceResult": "kling_lab.runner.race",
     "Effect": "kling_lab.stats.effect",
     "effect": "kling_lab.stats.effect",
+    "Plan": "kling_lab.stats.plan",
+    "plan": "kling_lab.stats.plan",
     "backfill": "kling_lab.store.backfill",
     "query": "kling_lab.store.query",
     "RunStore": "kling_lab.store.run_store",
@@ -100,6 +105,8 @@ __all__ = [
     "Model",
     "PerClip",
     "PerSecond",
+    "Plan",
+    "RaceResult",
     "RunOptions",
     "RunResult",
     "RunStore",
@@ -118,6 +125,7 @@ __all__ = [
     "load_runs",
     "load_votes",
     "model_table",
+    "plan",
     "plot_win_rates",
     "query",
     "register_model",

@@ -498,6 +498,17 @@ def test_cfg_scale_changes_motion_and_negative_prompt_does_not(tmp_path: Path) -
     assert repeat == pytest.approx(plain, rel=0.15)
 
 
+def test_motion_words_in_the_negative_prompt_slow_the_drift_one_percent_each(tmp_path: Path) -> None:
+    from kling_lab.backends.emulator.render import motion_factor
+
+    assert motion_factor("blur, distort, and low quality") == 1.0
+    assert motion_factor("Fast motion, SHAKY camera") == pytest.approx(0.97)
+    assert motion_factor("fast " * 40) == pytest.approx(0.90)  # at most 10 words count
+    plain = motion(_render(tmp_path, "calm-a", negative_prompt="blur"))
+    slowed = motion(_render(tmp_path, "calm-b", negative_prompt="fast motion, shaky, jitter, movement"))
+    assert slowed == pytest.approx(plain * 0.95, rel=0.01)  # same seed: only the 5 % slowdown differs
+
+
 def test_placeholder_has_exact_frame_count_and_even_size(tmp_path: Path) -> None:
     codec, width, height, frames, seconds = probe(
         _render(tmp_path, "tall", aspect_ratio="9:16", width=180, height=320, duration_s=10)
