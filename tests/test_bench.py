@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("overhead", "concurrency", "scale", "runlog", "cache", "qc", "query")
+SECTIONS = ("overhead", "concurrency", "scale", "runlog", "cache", "qc", "query", "adaptive")
 EXPECTED = {  # a few figures each benchmark must report (keys are stable across --quick and full)
     "overhead": {"wall_ratio", "cpu_ratio", "cpu_ratio_with_emulator", "cpu_ratio_no_media"},
     "concurrency": {"wall_over_ideal", "bare_wall_over_ideal"},
@@ -32,6 +32,7 @@ EXPECTED = {  # a few figures each benchmark must report (keys are stable across
     "cache": {"repeat_submissions", "resume_duplicate_submissions", "resume_ok_rows"},
     "qc": {"cpu_s"},
     "query": {"group_by_s", "group_by_compacted_s", "load_runs_s"},
+    "adaptive": {"clip_ratio", "wrong_pick_rate", "vote_ratio", "fixed_n", "noise_cv"},
 }
 
 

@@ -26,7 +26,10 @@ across arms through the pooled SD (2 clips × 12 arms already give 12 degrees of
 **What is assumed, and checked.** Normal-ish noise with a common SD across arms (QC metrics are means
 over many frames; the emulator's noise is uniform, lighter-tailed than normal). The pooled SD is
 computed from data whose sample sizes the race chose adaptively; the t quantile treats it as
-independent of the means, exact for a fixed design and an approximation here. ``tests/test_race_rule.py``
+independent of the means, exact for a fixed design and an approximation here. When the noise grows
+with the metric (the emulator's does: it is a speed jitter), the arms still in contention are noisier
+than the ones ruled out, so once they have enough clips (:data:`MIN_POOL_DF`) the SD is pooled over
+them alone (``pool``). ``tests/test_race_rule.py``
 checks by simulation that the best arm survives at least ``confidence`` of the time, with normal and
 uniform noise.
 """
@@ -39,6 +42,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+MIN_POOL_DF = 6  # degrees of freedom the arms in contention need before their SD replaces the all-arm one
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,13 @@ def pooled_sd(values: Sequence[Sequence[float]]) -> tuple[float, int]:
     return (math.sqrt(ss / df) if df else math.nan), df
 
 
-def arm_bounds(values: Sequence[Sequence[float]], confidence: float, look: int) -> list[ArmBounds]:
-    """Every arm's bounds at ``look`` (values in "higher is better" units; an arm with no value: ±inf)."""
-    sd, df = pooled_sd(values)
+def arm_bounds(
+    values: Sequence[Sequence[float]], confidence: float, look: int, pool: Sequence[int] | None = None
+) -> list[ArmBounds]:
+    """Every arm's bounds at ``look`` (values in "higher is better" units; an arm with no value: ±inf).
+
+    ``pool``: the arms whose spread gives the SD (default: all of them)."""
+    sd, df = pooled_sd(values if pool is None else [values[i] for i in pool])
     alpha_up, alpha_low = look_levels(confidence, look, len(values))
     q_up = t_quantile(1 - alpha_up, df) if df else math.inf
     q_low = t_quantile(1 - alpha_low, df) if df else math.inf
@@ -103,7 +112,12 @@ def arm_bounds(values: Sequence[Sequence[float]], confidence: float, look: int) 
 
 
 def separation_confidence(
-    values: Sequence[Sequence[float]], leader: int, contenders: Sequence[int], look: int, ceiling: float
+    values: Sequence[Sequence[float]],
+    leader: int,
+    contenders: Sequence[int],
+    look: int,
+    ceiling: float,
+    pool: Sequence[int] | None = None,
 ) -> float:
     """The highest confidence (≤ ``ceiling``) at which this look would eliminate every contender.
 
@@ -113,7 +127,7 @@ def separation_confidence(
         return ceiling
 
     def separated(confidence: float) -> bool:
-        bounds = arm_bounds(values, confidence, look)
+        bounds = arm_bounds(values, confidence, look, pool)
         return all(bounds[j].upper < bounds[leader].lower for j in contenders)
 
     lo, hi = 0.5, ceiling
@@ -127,4 +141,13 @@ def separation_confidence(
     return lo
 
 
-__all__ = ["ArmBounds", "arm_bounds", "look_levels", "look_share", "pooled_sd", "separation_confidence", "t_quantile"]
+__all__ = [
+    "MIN_POOL_DF",
+    "ArmBounds",
+    "arm_bounds",
+    "look_levels",
+    "look_share",
+    "pooled_sd",
+    "separation_confidence",
+    "t_quantile",
+]

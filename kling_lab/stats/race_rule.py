@@ -19,7 +19,8 @@ takes minutes), never past the *cap*. The race stops when
 about) the cap is the repeats per arm with which the leader is the best with probability ≥ 1 − δ/2
 (δ = 1 − confidence) when the best leads each of the ``m`` arms left by at least ``min_difference``:
 ``⌈2 (z σ̂ / min_difference)²⌉`` with ``z = Φ⁻¹(1 − δ / (2 (m − 1)))`` (a Bonferroni bound over the
-``m − 1`` rivals; σ̂ the pooled SD so far). The other half of δ goes to the eliminations, so a race
+``m − 1`` rivals; σ̂ the SD pooled over the arms left, or over all arms while those have fewer than
+:data:`~kling_lab.stats.bounds.MIN_POOL_DF` degrees of freedom). The other half of δ goes to the eliminations, so a race
 that ends at the cap picks the best arm with probability ≥ confidence whenever the best arm leads every
 other arm by ``min_difference`` or more (normal noise with a common SD, σ̂ taken as σ). ``max_repeats``
 sets the cap instead (the pick is then as good as a fixed grid of that many repeats). Without either,
@@ -39,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from kling_lab.errors import InvalidInput
-from kling_lab.stats.bounds import ArmBounds, arm_bounds, pooled_sd, separation_confidence
+from kling_lab.stats.bounds import MIN_POOL_DF, ArmBounds, arm_bounds, pooled_sd, separation_confidence
 from kling_lab.stats.power import repeats_to_pick
 
 STOPS = {
@@ -165,6 +166,11 @@ def _display(b: ArmBounds, sign: float) -> ArmBounds:
     return b if sign > 0 else ArmBounds(b.n, -b.mean, -b.upper, -b.lower)
 
 
+def _pool(values: Sequence[Sequence[float]], arms: Sequence[int]) -> list[int] | None:
+    """``arms`` when their clips give the SD at least :data:`MIN_POOL_DF` degrees of freedom, else None (all)."""
+    return list(arms) if pooled_sd([values[i] for i in arms])[1] >= MIN_POOL_DF else None
+
+
 def _best(bounds: Sequence[ArmBounds], arms: Iterable[int]) -> int:
     """The arm with the highest (oriented) mean; the first on ties."""
     return max(arms, key=lambda i: (bounds[i].mean if bounds[i].n else -math.inf, -i))
@@ -197,8 +203,8 @@ def decide(
     rule.check_arms(k)
     oriented = [[rule.sign * float(v) for v in arm] for arm in values]
     confidence = rule.elimination_confidence
-    bounds = arm_bounds(oriented, confidence, round)
-    sd, df = pooled_sd(oriented)
+    pool = _pool(oriented, [i for i in range(k) if alive[i]])
+    bounds = arm_bounds(oriented, confidence, round, pool)
     out: list[int | None] = list(eliminated_in) if eliminated_in is not None else [None] * k
     live = list(alive)
     for i in range(k):  # an arm none of whose planned clips gave a value cannot be raced
@@ -210,6 +216,7 @@ def decide(
         return Look(round, shown, tuple(live), tuple(out), leader, cap, stop, tuple(nxt), separation, sd, df)
 
     measured = [i for i in range(k) if live[i]]
+    sd, df = pooled_sd(oriented if pool is None else [oriented[i] for i in pool])
     if len(measured) < 2:
         leader = measured[0] if measured else _best(bounds, range(k))
         return look(leader, "separated" if measured else "unmeasured", None, confidence, [0] * k)
@@ -223,7 +230,8 @@ def decide(
             live[i], out[i] = False, round
     left = [i for i in range(k) if live[i]]
     others = [i for i in left if i != leader]
-    cap = rule.cap(sd, df, len(left))
+    left_pool = _pool(oriented, left)
+    cap = rule.cap(*pooled_sd(oriented if left_pool is None else [oriented[i] for i in left_pool]), len(left))
     stop: str | None = None
     if not others:
         stop = "separated"
@@ -240,7 +248,7 @@ def decide(
         for i in left:
             nxt[i] = rule.next_total(planned[i], cap) - planned[i]
     # how separated the winner is: only worth the bisection when the race ends here
-    separation = math.nan if stop is None else separation_confidence(oriented, leader, others, round, confidence)
+    separation = math.nan if stop is None else separation_confidence(oriented, leader, others, round, confidence, pool)
     return look(leader, stop, cap, separation, nxt)
 
 
