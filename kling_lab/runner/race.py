@@ -258,7 +258,12 @@ class RaceResult:
         assert look is not None
         left = [self.arms[i].label for i in look.contenders if i != look.leader]
         why = STOPS.get(self.stop or "", "")
-        separation = f"separated from the arms left at {look.separation:.0%}" if left else ""
+        if not left:
+            separation = ""
+        elif look.separation >= 0.5:
+            separation = f"the winner is separated from them at {look.separation:.0%}"
+        else:
+            separation = "the winner is not separated from them even at 50%"
         if self.stop == "separated":
             return f"Stopped: {why}; it is the best with confidence ≥ {c:.0%}."
         if self.stop == "within_difference":
@@ -268,12 +273,13 @@ class RaceResult:
             )
         if self.stop == "cap" and self.rule.max_repeats is None and self.rule.min_difference is not None:
             return (
-                f"Stopped: {why} ({look.cap} each; {len(left)} other arm(s) in contention, {separation}); it is the "
-                f"best with confidence ≥ {c:.0%} if it leads the others by {self.rule.min_difference:g} or more."
+                f"Stopped: {why} ({look.cap} each; {len(left)} other arm(s) still in contention: {separation}); it is "
+                f"the best with confidence ≥ {c:.0%} if it leads the others by {self.rule.min_difference:g} or more."
             )
         if self.stop == "cap":
-            return f"Stopped: {why} ({look.cap} each, like a fixed grid); {separation}."
-        return f"Stopped: {why}; the leader is not separated at {c:.0%} ({separation}: {', '.join(left[:3])}…)."
+            return f"Stopped: {why} ({look.cap} each, like a fixed grid); {separation or 'no arm left to separate'}."
+        named = ", ".join(left[:3]) + (", …" if len(left) > 3 else "")
+        return f"Stopped: {why}; the leader is not separated at {c:.0%} from {named} ({separation})."
 
     __str__ = summary
 
