@@ -228,5 +228,5 @@ def run(ctx: Context, section: Section) -> None:
     )
     section.notes.append(
         "(b) 6 Bradley–Terry arms, log-strengths 0, -0.6, -1.0, -1.4, -1.8, -2.2; both pairings stop at the first "
-        "look (10, 13, 16, 20, … votes) where the top arm is separated at 95 % (union bound over looks and rivals)."
+        "look (10, 12, 16, 20, … votes) where the top arm is separated at 95 % (union bound over looks and rivals)."
     )

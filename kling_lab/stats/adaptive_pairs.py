@@ -8,7 +8,7 @@ with weights ``n_ij p_ij (1 − p_ij)``).
 
 **Separated.** The top arm (highest θ) is separated when, for every other arm ``j``,
 ``θ_top − θ_j > z · SE(θ_top − θ_j)``. A voter may stop at any vote, so the check is made at *looks*
-(:data:`LOOKS`: 10, 13, 16, 20, … votes, each 1.25× the last) and spends ``δ = 1 − confidence`` like
+(:data:`LOOKS`: 10, 12, 16, 20, … votes, each 1.25× the last) and spends ``δ = 1 − confidence`` like
 a race does (:mod:`kling_lab.stats.bounds`): look ``r`` gets ``δ / (r (r + 1))``, split over the
 ``K − 1`` rivals (one-sided), so P(ever declaring a wrong top arm separated) ≤ δ (Laplace approximation).
 
