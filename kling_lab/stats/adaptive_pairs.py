@@ -6,8 +6,9 @@ between every pair keep the fit finite. θ is fitted by Newton's method; its unc
 Laplace approximation: covariance ``Σ = H⁺`` with ``H`` the Fisher information (a graph Laplacian
 with weights ``n_ij p_ij (1 − p_ij)``).
 
-**Separated.** The top arm (highest θ) is separated when, for every other arm ``j``,
-``θ_top − θ_j > z · SE(θ_top − θ_j)``. A voter may stop at any vote, so the check is made at *looks*
+**Separated.** The top arm (highest θ) is separated when, for every other arm ``j``, the signed root of
+the likelihood-ratio statistic for ``θ_top = θ_j`` exceeds ``z`` (:func:`signed_root`; a Wald test
+``Δθ / SE`` would never separate an arm that wins every vote, since its SE grows with the gap). A voter may stop at any vote, so the check is made at *looks*
 (:data:`LOOKS`: 10, 12, 16, 20, … votes, each 1.25× the last) and spends ``δ = 1 − confidence`` like
 a race does (:mod:`kling_lab.stats.bounds`): look ``r`` gets ``δ / (r (r + 1))``, split over the
 ``K − 1`` rivals (one-sided), so P(ever declaring a wrong top arm separated) ≤ δ (Laplace approximation).
@@ -72,6 +73,8 @@ class BTFit:
     theta: NDArray[np.float64]
     cov: NDArray[np.float64]
     votes: int
+    w: NDArray[np.float64]  # wins, prior included
+    n: NDArray[np.float64]  # comparisons, prior included
 
     def p(self, i: int, j: int) -> float:
         return float(1 / (1 + math.exp(-(self.theta[i] - self.theta[j]))))
@@ -108,20 +111,51 @@ def fit(
     off = 1.0 - np.eye(k)
     w = wins + prior / 2 * off
     n = counts + prior * off
-    theta = np.zeros(k) if start is None else np.array(start, dtype=float)
+    theta = _newton(w, n, np.zeros(k) if start is None else np.array(start, dtype=float))
+    p = 1 / (1 + np.exp(-(theta[:, None] - theta[None, :])))
     ones = np.full((k, k), 1.0 / k)  # pins the free direction (θ + c): (H + 11ᵀ/k)⁻¹ − 11ᵀ/k = H⁺
-    for _ in range(50):
+    cov = np.linalg.inv(_laplacian(n * p * (1 - p)) + ones) - ones
+    labels = tuple(arms) if arms is not None else tuple(str(i) for i in range(k))
+    return BTFit(labels, theta, cov, round(float(counts.sum()) / 2), w, n)
+
+
+def _newton(
+    w: NDArray[np.float64], n: NDArray[np.float64], theta: NDArray[np.float64], merged: tuple[int, int] | None = None
+) -> NDArray[np.float64]:
+    """The maximum-likelihood θ (mean 0); with ``merged=(a, b)``, under the constraint θ_a = θ_b."""
+    k = len(w)
+    basis = np.eye(k)
+    if merged is not None:  # θ = B φ: one shared coordinate for a and b
+        a, b = merged
+        basis = np.delete(basis, b, axis=1)
+        basis[b, a if a < b else a - 1] = 1.0
+        theta = theta.copy()
+        theta[[a, b]] = theta[[a, b]].mean()
+    pin = np.full((k, k), 1.0 / k)
+    for _ in range(60):
         p = 1 / (1 + np.exp(-(theta[:, None] - theta[None, :])))
-        grad = (w - n * p).sum(axis=1)
-        step = np.linalg.solve(_laplacian(n * p * (1 - p)) + ones, grad)
+        grad = basis.T @ (w - n * p).sum(axis=1)
+        hess = basis.T @ (_laplacian(n * p * (1 - p)) + pin) @ basis
+        step = basis @ np.linalg.solve(hess, grad)
         theta = theta + step
         theta -= theta.mean()
         if np.max(np.abs(step)) < 1e-10:
             break
-    p = 1 / (1 + np.exp(-(theta[:, None] - theta[None, :])))
-    cov = np.linalg.inv(_laplacian(n * p * (1 - p)) + ones) - ones
-    labels = tuple(arms) if arms is not None else tuple(str(i) for i in range(k))
-    return BTFit(labels, theta, cov, round(float(counts.sum()) / 2))
+    return theta
+
+
+def _loglik(theta: NDArray[np.float64], w: NDArray[np.float64]) -> float:
+    diff = theta[:, None] - theta[None, :]
+    return float((w * -np.logaddexp(0.0, -diff)).sum())
+
+
+def signed_root(model: BTFit, i: int, j: int) -> float:
+    """The signed root of the likelihood-ratio statistic for θ_i = θ_j: ``sign(θ̂_i − θ̂_j) √(2 Δℓ)``,
+    about N(0, 1) when the two are equal. Unlike ``Δθ̂ / SE`` it does not stall when one arm wins every
+    vote (the Wald SE grows with the estimate there: the Hauck–Donner effect)."""
+    tied = _newton(model.w, model.n, model.theta, merged=(i, j))
+    lr = max(0.0, 2 * (_loglik(model.theta, model.w) - _loglik(tied, model.w)))
+    return math.copysign(math.sqrt(lr), float(model.theta[i] - model.theta[j]))
 
 
 def _laplacian(weights: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -163,9 +197,7 @@ def separation(model: BTFit, confidence: float = 0.95, *, decide: bool = True) -
     if look < 1:
         return Separation(top, False, tuple(range(k)), 0, False, math.inf)
     z = z_at(confidence, look, k)
-    contenders = [top] + [
-        j for j in range(k) if j != top and model.theta[top] - model.theta[j] <= z * math.sqrt(model.var_diff(top, j))
-    ]
+    contenders = [top] + [j for j in range(k) if j != top and signed_root(model, top, j) <= z]
     return Separation(top, bool(at) and len(contenders) == 1, tuple(sorted(contenders)), look, bool(at), z)
 
 
@@ -191,21 +223,20 @@ def choose_pair(
 
 def votes_to_separate(model: BTFit, confidence: float = 0.95, max_votes: int = 1_000_000) -> int | None:
     """About how many votes in all (this many so far, more of the same mix) separate the top arm from the
-    runner-up: the first look where the gap clears ``z`` standard errors, the SE shrinking as 1/√votes.
+    runner-up: the first look where their likelihood-ratio signed root, growing as √votes, clears ``z``.
     None when the two are tied."""
     if model.votes == 0:
         return None
     top = model.top
     rivals = [j for j in range(len(model.theta)) if j != top]
     runner_up = max(rivals, key=lambda j: model.theta[j])
-    gap = float(model.theta[top] - model.theta[runner_up])
-    se = math.sqrt(model.var_diff(top, runner_up))
-    if gap <= 0 or not math.isfinite(se):
+    root = signed_root(model, top, runner_up)
+    if root <= 0:
         return None
     for r, votes in enumerate(LOOKS, start=1):
         if votes > max_votes:
             return None
-        if votes >= model.votes and gap > z_at(confidence, r, len(model.theta)) * se * math.sqrt(model.votes / votes):
+        if votes >= model.votes and root * math.sqrt(votes / model.votes) > z_at(confidence, r, len(model.theta)):
             return votes
     return None
 
@@ -221,6 +252,7 @@ __all__ = [
     "last_look",
     "look_number",
     "separation",
+    "signed_root",
     "tallies",
     "votes_to_separate",
     "z_at",

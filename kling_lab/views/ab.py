@@ -22,6 +22,7 @@ from kling_lab.store.run_store import RunStore
 from kling_lab.store.schema import PARAM_COLUMNS
 from kling_lab.store.votes import CHOICES, append_vote, load_votes, vote_row
 from kling_lab.views import assets, values
+from kling_lab.views.ab_adaptive import AdaptiveVoting, earlier_votes
 from kling_lab.views.labels import param_text
 from kling_lab.views.pairing import Pair, make_pairs
 from kling_lab.views.sources import Source, SourceName, locate, make_source
@@ -126,6 +127,10 @@ class ABWidget(anywidget.AnyWidget):
         return f"<ABWidget by={self.by!r}: {self.progress.get('done', 0)}/{self.progress.get('total', 0)} voted>"
 
 
+class AdaptiveABWidget(AdaptiveVoting, ABWidget):
+    """The vote widget of ``ab(..., adaptive=True)``: each next pair by expected information."""
+
+
 def ab(
     runs: pd.DataFrame,
     by: str = "negative_prompt",
@@ -136,11 +141,15 @@ def ab(
     resume: bool = True,
     source: SourceName | Source = "server",
     embed: bool = False,
+    adaptive: bool = False,
+    confidence: float = 0.95,
 ) -> ABWidget:
     """A blind A/B voting widget over the arms of ``by`` in ``runs``; votes go to ``store``'s ``votes``.
 
     ``voter``: who votes (default: the OS user). ``seed``: fixes the pair order and sides.
     ``resume``: skip pairs this voter already voted on for ``by``. ``source``/``embed``: as in ``compare``.
+    ``adaptive``: choose each next pair by expected information and say when the top arm is separated at
+    ``confidence`` (:mod:`kling_lab.views.ab_adaptive`).
     """
     if len(runs.columns) and by not in runs.columns:
         raise InvalidInput(f"by: unknown run-log column {by!r}; try one of {PARAM_COLUMNS}")
@@ -165,6 +174,20 @@ def ab(
             "a pair needs two arms with the same prompt."
         )
     )
+    if adaptive:
+        arms = {values.label(r.get(by)) for r in usable}
+        return AdaptiveABWidget(
+            pairs,
+            by=by,
+            records=usable,
+            earlier_votes=earlier_votes(store, by, arms),
+            confidence=confidence,
+            seed=seed,
+            voter=voter,
+            store=store,
+            source=make_source(source, embed=embed),
+            message=message,
+        )
     return ABWidget(
         pairs,
         by=by,
