@@ -46,3 +46,21 @@ def test_notebook_quick_start_runs(emulator, tmp_path, monkeypatch):
     assert len(df) == 6 and (df["status"] == "ok").all()
     assert "kl.compare(" in code
     assert (tmp_path / "kling_runs" / "runs").is_dir()
+
+
+def test_spend_half_runs_after_the_quick_start(emulator, tmp_path, monkeypatch):
+    """The README's plan / race / adaptive A/B lines, executed as written after the quick start."""
+    text = (ROOT / "README.md").read_text()
+    quick = re.search(r"## Quick start in a notebook\n\n```python\n(.+?)\n```", text, re.S).group(1)
+    spend = re.search(r"## Spend half: plan, race, adaptive A/B\n\n.+?```python\n(.+?)\n```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KLING_LAB_STORE")
+    lines = spend.splitlines()
+    lines[-1] = "widget = " + lines[-1]
+    namespace: dict = {}
+    exec(compile(quick + "\n" + "\n".join(lines), "README.md", "exec"), namespace)
+    assert "a fixed grid needs" in str(namespace["plan"])
+    race = namespace["race"]
+    assert race.winner is not None and race.winner.request.cfg_scale == 0.75
+    assert race.cache_hits >= 6  # the quick start's clips are the race's first repeats
+    assert "3 arms still in contention" in namespace["widget"].message and namespace["widget"].current is not None
