@@ -17,6 +17,9 @@ was in, and goes on exactly where it stopped: nothing is paid twice.
 re-runs), ``race_round``, ``race_alive`` (indexes of the arms in contention that round, into
 :attr:`RaceResult.arms`) and ``race_metric``.
 
+The sweep's own ``repeats`` are ignored: the race decides how many clips each arm gets. ``force=True``
+bypasses the cache, so a re-run of a forced race pays again.
+
 **Budget.** ``max_cost_usd`` caps what the race's clips cost at fal's prices, counting clips reused
 from the cache (so a resumed race stops where the original would have); a round that would go over it
 is not started. A budget smaller than the first round is refused before anything is submitted.
