@@ -42,7 +42,9 @@ import pandas as pd
 from kling_lab.backends import Backend
 from kling_lab.errors import InvalidInput
 from kling_lab.request import KlingRequest
-from kling_lab.runner.orchestrator import Runner, RunResult
+from kling_lab.runner.options import RunResult
+from kling_lab.runner.orchestrator import Runner
+from kling_lab.runner.plan import Plan
 from kling_lab.stats.race_rule import STOPS, Look, RaceRule, decide
 from kling_lab.store.run_store import RunStore
 from kling_lab.store.schema import RUN_COLUMNS
@@ -413,12 +415,16 @@ async def _race(
         if runner is None:
             remaining = None if budget is None else max(0.0, budget - result.cost_usd)
             runner = new_runner(backend, max_cost_usd=remaining, **options)
-        if backend.name == "fal":
-            print(f"fal: race round {round}: {round_sweep.estimate(runner.options.concurrency)}", file=sys.stderr)
-        if options.get("progress", True):
-            print(f"race round {round}: {len(items)} clips for {sum(1 for n in asks if n)} arms", file=sys.stderr)
+        arms_asked = sum(1 for n in asks if n)
+
+        def show(plan: Plan, runner: Runner = runner, number: int = round, arms_asked: int = arms_asked) -> None:
+            """Each round's plan line (from the cache / re-attached / to pay): always on real fal."""
+            if backend.name == "fal" or options.get("progress", True):
+                line = plan.describe(backend.name, runner.options.concurrency, runner.options.max_cost_usd)
+                print(f"race round {number} ({arms_asked} arms): {line}", file=sys.stderr)
+
         try:
-            run = await runner.run(round_sweep)
+            run = await runner.run(round_sweep, on_plan=show)
         except BaseException:
             if runner.last_result is not None:
                 result.rounds.append(runner.last_result)
