@@ -31,11 +31,14 @@ def test_plan_on_the_quickstart_store_answers_in_words_and_a_table(emulator, tmp
     )
     assert f"a fixed grid needs {plan.repeats} repeats per arm: {plan.repeats * 12} clips over 12 arms" in text
     assert f"${plan.repeats * 12 * 1.40:,.2f} on Kling 2.0 Master" in text
-    assert list(plan.table["goal"]) == ["detect it (power 80%, α 0.05)", "pick the better arm 95% of the time"]
-    assert plan.table["Kling 2.0 Master (USD)"].tolist() == [
-        round(plan.repeats * 12 * 1.4, 2),
-        round(plan.repeats_to_pick * 12 * 1.4, 2),
-    ]
+    # per model: the store's model at what its clips cost, first; every other registered model at its default clip
+    table = plan.table
+    assert table["model"].iloc[0] == "kling-2.0-master" and table["USD per clip"].iloc[0] == 1.4
+    detect, pick = f"detect: {plan.repeats}/arm (USD)", f"pick: {plan.repeats_to_pick}/arm (USD)"
+    assert table[detect].iloc[0] == round(plan.repeats * 12 * 1.4, 2)
+    assert table[pick].iloc[0] == round(plan.repeats_to_pick * 12 * 1.4, 2)
+    veo = table[table["model"] == "veo-3-fast"].iloc[0]
+    assert veo[detect] == pytest.approx(plan.repeats * 12 * veo["USD per clip"], abs=0.01) and len(table) >= 10
     assert plan.pilot is not None and len(plan.pilot) == 6 and plan.pilot_cost_usd == 8.40
     assert "Pilot: 6 clips (2 arms × 3 repeats, $8.40)" in text
     assert "<table" in plan._repr_html_()

@@ -264,3 +264,13 @@ def test_the_race_and_the_effect_test_agree_on_the_same_clips(fast8, tmp_path):
     )
     assert null.stop == "cap" and all(null.last.alive)
     assert not kl.effect(null.frame(), "negative_prompt", "qc_motion").significant
+
+
+def test_a_race_across_models_prices_each_arm_by_its_model(emulator, tmp_path):
+    sweep = Sweep.grid("models", prompt=PROMPT, model=["kling-2.0-master", "kling-2.5-turbo-pro"])
+    result = race(sweep, tmp_path / "s", max_repeats=4, min_difference=None)
+    assert [a.label for a in result.arms] == ["model='kling-2.0-master'", "model='kling-2.5-turbo-pro'"]
+    assert result.cost_usd == round(4 * 1.40 + 4 * 0.35, 2) and set(result.table()["model"]) == {
+        "kling-2.0-master",
+        "kling-2.5-turbo-pro",
+    }

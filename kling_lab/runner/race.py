@@ -41,7 +41,7 @@ import pandas as pd
 
 from kling_lab.backends import Backend
 from kling_lab.errors import InvalidInput
-from kling_lab.request import KlingRequest
+from kling_lab.models.request import ModelRequest
 from kling_lab.runner.options import RunResult
 from kling_lab.runner.orchestrator import Runner
 from kling_lab.runner.plan import Plan
@@ -94,25 +94,27 @@ class Arm:
     """One arm of a race: a distinct request of the sweep, and a label naming what sets it apart."""
 
     index: int
-    request: KlingRequest
+    request: ModelRequest
     label: str
 
     @property
     def price_usd(self) -> float:
-        return self.request.cost_usd()
+        return self.request.cost_usd() or 0.0  # kl.run refuses a sweep with an unpriced model first
 
 
 def arms_of(sweep: Sweep) -> list[Arm]:
-    """The sweep's distinct requests, in sweep order, labelled by the inputs that vary between them."""
-    requests: dict[str, KlingRequest] = {}
+    """The sweep's distinct requests, in sweep order, labelled by the inputs that vary between them (inputs
+    only some models take are left out of the label)."""
+    requests: dict[str, ModelRequest] = {}
     for item in sweep.items:
         requests.setdefault(item.request.fingerprint(0), item.request)
-    inputs = [r.arguments() for r in requests.values()]
-    varying = [k for k in (inputs[0] if inputs else {}) if len({json.dumps(a[k]) for a in inputs}) > 1]
+    inputs = [{"model": r.alias, **r.arguments()} for r in requests.values()]
+    shared = [k for k in dict.fromkeys(k for a in inputs for k in a) if all(k in a for a in inputs)]
+    varying = [k for k in shared if len({json.dumps(a[k], default=str) for a in inputs}) > 1]  # model first
 
     def label(args: Mapping[str, Any]) -> str:
         shown = varying or ["prompt"]
-        return ", ".join(f"{k}={_short(args[k])}" for k in shown)
+        return ", ".join(f"{k}={_short(args.get(k))}" for k in shown)
 
     return [Arm(i, r, label(a)) for i, (r, a) in enumerate(zip(requests.values(), inputs))]
 
@@ -221,6 +223,7 @@ class RaceResult:
             records.append(
                 {
                     "arm": arm.label,
+                    "model": arm.request.alias,
                     **arm.request.arguments(),
                     "clips": self.planned[arm.index] if self.planned else 0,
                     "n": b.n if b else 0,

@@ -16,8 +16,9 @@ flagged as such, with a pilot to confirm it. With neither, a pilot: 2 arms × 3 
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,15 +26,13 @@ import numpy as np
 import pandas as pd
 
 from kling_lab.errors import InvalidInput
-from kling_lab.request import ENDPOINT, KlingRequest, price_usd
+from kling_lab.models import get_model, models, parse_request
+from kling_lab.models.request import ModelRequest
 from kling_lab.stats.effect import SETTING_COLUMNS
 from kling_lab.stats.power import repeats_for_power, repeats_to_pick
 from kling_lab.sweep import Sweep, SweepItem
 
 PILOT_ARMS = 2
-# The models a plan prices (name, endpoint, price of one clip of d seconds). The model registry, when it
-# lands, replaces this list.
-MODELS: list[tuple[str, str, Callable[[int], float]]] = [("Kling 2.0 Master", ENDPOINT, price_usd)]
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,8 @@ class Plan:
     noise_from: str  # "repeats", "additive model" or "" (not estimated)
     cells: pd.DataFrame
     arms: int
-    duration_s: int
+    model: str  # the model the sentence prices: the runs' (or the planned sweep's), else the default
+    usd_per_clip: float | None
     repeats: int | None  # per arm, to detect min_difference with `power` at `alpha`
     repeats_to_pick: int | None  # per arm, to pick the better of two arms min_difference apart
     table: pd.DataFrame
@@ -99,14 +99,16 @@ class Plan:
             )
             parts.append(f"{self.metric}: repeats of one setting differ by {self.sd:.3g} (SD; {where}; {self.df} df).")
         if self.repeats is not None and self.min_difference is not None:
-            name, _, price = MODELS[0]
             clips = self.repeats * self.arms
+            pick = (self.repeats_to_pick or 0) * self.arms
+            name = get_model(self.model).name
+            cost = f", ${clips * self.usd_per_clip:,.2f} on {name}" if self.usd_per_clip is not None else ""
+            pick_cost = f", ${pick * self.usd_per_clip:,.2f}" if self.usd_per_clip is not None else ""
             parts.append(
                 f"To tell apart two arms {self.min_difference:.3g} apart (power {self.power:.0%}, α {self.alpha:g}), "
-                f"a fixed grid needs {self.repeats} repeats per arm: {clips} clips over {self.arms} arms, "
-                f"${clips * price(self.duration_s):,.2f} on {name}; to pick the better of two such arms "
-                f"{self.confidence:.0%} of the time, {self.repeats_to_pick} per arm "
-                f"(${(self.repeats_to_pick or 0) * self.arms * price(self.duration_s):,.2f})."
+                f"a fixed grid needs {self.repeats} repeats per arm: {clips} clips over {self.arms} arms{cost}; "
+                f"to pick the better of two such arms {self.confidence:.0%} of the time, {self.repeats_to_pick} "
+                f"per arm ({pick} clips{pick_cost}). The table prices both on every model."
             )
             parts.append(
                 "A race spends repeats only on arms still in contention: "
@@ -165,9 +167,7 @@ def plan(
     cells = _cells(clips, metric)
     sd, df, noise_from = _noise(clips, cells, metric, settings)
     n_arms = _arms(arms, cells)
-    duration = int(clips["duration_s"].mode().iloc[0]) if "duration_s" in clips and len(clips) else 5
-    if isinstance(arms, Sweep) and len(arms):
-        duration = arms.items[0].request.duration_s
+    model, usd_per_clip = _priced_model(runs, arms)
     difference = min_difference if min_difference is not None else sd
     notes: list[str] = []
     if min_difference is None and sd is not None:
@@ -192,10 +192,11 @@ def plan(
         noise_from=noise_from,
         cells=cells,
         arms=n_arms,
-        duration_s=duration,
+        model=model,
+        usd_per_clip=usd_per_clip,
         repeats=repeats,
         repeats_to_pick=pick,
-        table=_table(repeats, pick, n_arms, duration, power, alpha, confidence),
+        table=_table(repeats, pick, n_arms, model, usd_per_clip, power, alpha),
         pilot=pilot,
         votes=_votes(votes, by, store, confidence),
         notes=tuple(notes),
@@ -271,45 +272,108 @@ def _arms(arms: int | Sweep | None, cells: pd.DataFrame) -> int:
     return max(2, len(cells))
 
 
+def request_of(record: Mapping[str, Any]) -> ModelRequest | None:
+    """The request a run-log row was made from (its model and ``arguments_json``; older rows: the input
+    columns); None when it cannot be rebuilt (e.g. an image input)."""
+    model = record.get("model") or None
+    text = record.get("arguments_json")
+    try:
+        if isinstance(text, str) and text:
+            return parse_request(get_model(model), json.loads(text))
+        fields = ("prompt", "negative_prompt", "cfg_scale", "aspect_ratio")
+        data = {k: record[k] for k in fields if record.get(k) is not None and not _missing(record[k])}
+        if record.get("duration_s") is not None and not _missing(record["duration_s"]):
+            data["duration"] = str(int(record["duration_s"]))
+        return parse_request(get_model(model), data)
+    except (InvalidInput, ValueError, TypeError):
+        return None
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _pilot(arms: int | Sweep | None, clips: pd.DataFrame, repeats: int) -> Sweep | None:
     """Two arms × ``repeats``: from the planned sweep, else from the settings already in the store."""
-    requests: list[KlingRequest] = []
+    requests: dict[str, ModelRequest] = {}
     if isinstance(arms, Sweep):
         for item in arms.items:
-            if item.request not in requests:
-                requests.append(item.request)
-    elif len(clips):
-        fields = [c for c in ("prompt", "negative_prompt", "cfg_scale", "aspect_ratio") if c in clips.columns]
-        for record in (
-            clips[fields + (["duration_s"] if "duration_s" in clips else [])].drop_duplicates().to_dict("records")
-        ):
-            data = {k: v for k, v in record.items() if k in fields and not pd.isna(v)}
-            if "duration_s" in record and not pd.isna(record["duration_s"]):
-                data["duration"] = str(int(record["duration_s"]))
-            requests.append(KlingRequest.parse(data))
-    if len(requests) < 1:
+            requests.setdefault(item.request.fingerprint(0), item.request)
+    else:
+        for record in clips.to_dict("records"):
+            request = request_of({str(k): v for k, v in record.items()})
+            if request is not None:
+                requests.setdefault(request.fingerprint(0), request)
+    chosen = list(requests.values())[:PILOT_ARMS]
+    if not chosen:
         return None
-    chosen = requests[:PILOT_ARMS]
     items = [SweepItem(request=r, repeat=k, index=0) for r in chosen for k in range(repeats)]
     items = [SweepItem(request=i.request, repeat=i.repeat, index=n) for n, i in enumerate(items)]
     return Sweep(name="pilot", items=tuple(items), tags={"plan": "pilot"})
 
 
+def _priced_model(runs: pd.DataFrame, arms: int | Sweep | None) -> tuple[str, float | None]:
+    """The model the plan is for, and what one of its clips costs: the planned sweep's mean price per clip,
+    else what the store's paid ok clips cost, else the model's default clip."""
+    if isinstance(arms, Sweep) and len(arms):
+        prices = [item.cost_usd for item in arms.items]
+        known = [p for p in prices if p is not None]
+        return arms.items[0].request.alias, (sum(known) / len(known) if known else None)
+    alias = get_model(None).alias
+    if len(runs) and "model" in runs.columns and runs["model"].notna().any():
+        alias = str(runs["model"].dropna().mode().iloc[0])
+    if len(runs) and {"status", "cost_usd"} <= set(runs.columns):
+        paid = runs[(runs["status"] == "ok").fillna(False).astype(bool) & (runs["cost_usd"].fillna(0) > 0)]
+        if "model" in paid.columns:
+            paid = paid[paid["model"].fillna(alias) == alias]
+        if len(paid):
+            return alias, float(paid["cost_usd"].mean())
+    return alias, _default_clip_usd(alias)
+
+
+def _default_clip_usd(alias: str) -> float | None:
+    model = get_model(alias)
+    endpoint = model.t2v or model.i2v
+    if endpoint is None:
+        return None
+    price = endpoint.price.usd({}, endpoint.default_duration_s)
+    return None if price is None else float(price)
+
+
 def _table(
-    repeats: int | None, pick: int | None, arms: int, duration: int, power: float, alpha: float, confidence: float
+    repeats: int | None,
+    pick: int | None,
+    arms: int,
+    model: str,
+    usd_per_clip: float | None,
+    power: float,
+    alpha: float,
 ) -> pd.DataFrame:
+    """Per model: the price of a clip and of the two fixed grids (the plan's model first, at its own price)."""
+    if repeats is None or pick is None:
+        return pd.DataFrame()
+    detect, choose = f"detect: {repeats}/arm (USD)", f"pick: {pick}/arm (USD)"
     rows = []
-    for goal, n in (
-        (f"detect it (power {power:.0%}, α {alpha:g})", repeats),
-        (f"pick the better arm {confidence:.0%} of the time", pick),
-    ):
-        if n is None:
+    for m in models():
+        price = usd_per_clip if m.alias == model else _default_clip_usd(m.alias)
+        if price is None:
             continue
-        row: dict[str, Any] = {"goal": goal, "repeats per arm": n, "clips": n * arms}
-        for name, _endpoint, price in MODELS:
-            row[f"{name} (USD)"] = round(n * arms * price(duration), 2)
-        rows.append(row)
-    return pd.DataFrame(rows)
+        rows.append(
+            {
+                "model": m.alias,
+                "USD per clip": round(price, 4),
+                detect: round(repeats * arms * price, 2),
+                choose: round(pick * arms * price, 2),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.sort_values("model", key=lambda c: c != model, kind="stable").reset_index(drop=True)
+    table.attrs["power"], table.attrs["alpha"] = power, alpha
+    return table
 
 
 def _votes(votes: pd.DataFrame | None, by: str | None, store: Any, confidence: float) -> VotePlan | None:
@@ -358,4 +422,4 @@ def vote_plan(votes: pd.DataFrame, by: str, confidence: float = 0.95) -> VotePla
     )
 
 
-__all__ = ["MODELS", "Plan", "VotePlan", "plan", "vote_plan"]
+__all__ = ["Plan", "VotePlan", "plan", "request_of", "vote_plan"]

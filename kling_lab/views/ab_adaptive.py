@@ -23,16 +23,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from kling_lab.errors import InvalidInput
-from kling_lab.request import KlingRequest
 from kling_lab.stats.adaptive_pairs import LOOKS, SCORES, BTFit, Separation, fit, information, separation
+from kling_lab.stats.plan import request_of
 from kling_lab.store.votes import CHOICES, load_votes
 from kling_lab.sweep import Sweep, SweepItem
 from kling_lab.views import values
 from kling_lab.views.pairing import Pair
 
 MORE_CLIPS = 2  # new repeats per arm in contention that the widget offers when it runs out of pairs
-REQUEST_FIELDS = ("prompt", "negative_prompt", "cfg_scale", "aspect_ratio")
 
 
 class AdaptiveVoting:
@@ -146,11 +144,12 @@ class AdaptiveVoting:
             mine = [r for r in self._records if values.label(r.get(self.by)) == self._arms[arm]]
             if not mine:
                 continue
-            request = _request_of(mine[0])
+            request = request_of(mine[0])
             if request is None:
                 continue
-            same = [r for r in mine if _request_of(r) == request]
-            start = max(int(r.get("repeat") or 0) for r in same) + 1
+            base = request.fingerprint(0)
+            same = [r for r in mine if (other := request_of(r)) is not None and other.fingerprint(0) == base]
+            start = max((int(r.get("repeat") or 0) for r in same), default=-1) + 1
             for repeat in range(start, start + MORE_CLIPS):
                 items.append(SweepItem(request=request, repeat=repeat, index=len(items)))
         return Sweep(name=f"ab-more-{self.by}", items=tuple(items), tags={"ab_more_clips": self.by}) if items else None
@@ -184,16 +183,6 @@ def _arms_of(votes: pd.DataFrame) -> set[str]:
     if not len(votes):
         return set()
     return {str(a) for a in votes["left_arm"].dropna()} | {str(a) for a in votes["right_arm"].dropna()}
-
-
-def _request_of(record: Mapping[str, Any]) -> KlingRequest | None:
-    data = {k: record.get(k) for k in REQUEST_FIELDS if record.get(k) is not None}
-    if record.get("duration_s") is not None:
-        data["duration"] = str(int(record["duration_s"]))
-    try:
-        return KlingRequest.parse(data)
-    except InvalidInput:
-        return None
 
 
 def earlier_votes(store: Any, by: str, arms: set[str]) -> pd.DataFrame:
