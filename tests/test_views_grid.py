@@ -121,3 +121,10 @@ def test_repeat_select_offers_one_repeat_at_a_time(emulator, tmp_path):
     assert len(visible(spec, spec["selection"])) == 2
     stacked = grid_of(runs, tmp_path / "s")
     assert stacked["selection"]["repeat"] == values.ALL and len(visible(stacked, stacked["selection"])) == 4
+
+
+def test_summary_words_emulator_money_like_the_cli(store):
+    """Issue 15 item 6: the widget and the report said "$16.80 spent" for emulator runs."""
+    spec = grid_of(load_runs(store), store)
+    assert "at fal prices (emulator: nothing was spent)" in spec["summary"]
+    assert " spent" not in spec["summary"].replace("nothing was spent", "")

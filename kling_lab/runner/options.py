@@ -12,6 +12,7 @@ from kling_lab.runner.events import RunObserver
 from kling_lab.runner.retry import Backoff, RetryPolicy
 from kling_lab.store.run_store import RunStore
 from kling_lab.util.clock import check_timeout
+from kling_lab.util.money import money_text
 
 
 @dataclass
@@ -110,10 +111,7 @@ class RunResult:
         if self.pending:
             parts.append(f"{self.pending} still pending at fal: run `kling-lab resume` to collect them")
         head = "interrupted: " if self.interrupted else ""
-        if self.backend == "emulator":
-            money = f"${self.spent_usd:.2f} at fal prices (emulator: nothing was spent)"
-        else:
-            money = f"spent ${self.spent_usd:.2f}"
+        money = money_text(self.spent_usd, self.backend)
         return f"{head}{', '.join(parts)}; {self.submitted} submitted; {money}; store {self.store.location}"
 
     __str__ = summary

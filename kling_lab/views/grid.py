@@ -17,6 +17,7 @@ import pandas as pd
 from kling_lab.errors import InvalidInput
 from kling_lab.store.run_store import RunStore
 from kling_lab.store.schema import PARAM_COLUMNS, STATUSES
+from kling_lab.util.money import spent_text
 from kling_lab.views import labels, promptdiff, values
 from kling_lab.views.sources import Source, locate
 
@@ -37,13 +38,13 @@ def check_facets(runs: pd.DataFrame, rows: str | None, cols: str | None) -> list
 
 
 def summary_text(runs: pd.DataFrame) -> str:
-    """``16 runs · 12 ok · 4 failed · $16.80 spent``."""
+    """``16 runs · 12 ok · 4 failed · spent $16.80`` (emulator money is worded by ``util.money``)."""
     if runs.empty:
         return "no runs"
     counts = runs["status"].value_counts()
     order = sorted(counts.index, key=lambda s: (STATUSES.index(s) if s in STATUSES else len(STATUSES), str(s)))
     parts = [f"{len(runs)} runs"] + [f"{counts[status]} {status}" for status in order]
-    return " · ".join(parts) + f" · ${runs['cost_usd'].fillna(0).sum():.2f} spent"
+    return " · ".join([*parts, spent_text(runs)])
 
 
 def _axis(records: list[dict[str, Any]], column: str | None) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from kling_lab.store.schema import PARAM_COLUMNS, QC_COLUMNS
+from kling_lab.util.money import spent_text
 from kling_lab.views.labels import failure_text, metric_docs, metric_name
 from kling_lab.views.values import label, py
 
@@ -57,8 +58,8 @@ def summary_table(runs: pd.DataFrame) -> str:
         if c in runs
     ]
     return (
-        table(["status", "runs", "cost (USD)"], rows)
-        + "<p></p>"
+        table(["status", "runs", "cost (USD, fal prices)"], rows)
+        + f'<p class="kl-note">{html.escape(spent_text(runs))}</p>'
         + table(["latency", "median s", "p90 s", "max s", "runs measured"], latency)
         + ("<p></p>" + models_table(runs) if "model" in runs else "")
     )
