@@ -173,3 +173,22 @@ def test_the_page_votes_with_keys_and_plays_the_pair_in_sync(store):
         finally:
             browser.close()
     assert load_votes(store)["choice"].tolist() == ["left"]
+
+
+def test_votes_go_to_the_store_the_runs_came_from(store, tmp_path, monkeypatch):
+    """Issue 15 item 2: votes on runs loaded from one store were written to ./kling_runs."""
+    elsewhere = tmp_path / "notebook_dir"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("KLING_LAB_STORE")
+    df = load_runs(store)
+    assert df.attrs["kling_lab_store"] == str(store)
+    subset = df[df["status"] == "ok"].reset_index(drop=True)  # slices keep the store
+    w = ab(subset, seed=1, voter="ana")
+    vote_via_front_end(w, "left")
+    assert len(load_votes(store)) == 1
+    assert not (elsewhere / "kling_runs").exists()
+    other = tmp_path / "other_store"
+    w = ab(subset, seed=1, voter="bob", store=other)  # an explicit store still wins
+    vote_via_front_end(w, "tie")
+    assert len(load_votes(other)) == 1 and len(load_votes(store)) == 1

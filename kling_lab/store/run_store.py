@@ -31,6 +31,7 @@ from kling_lab.store.schema import RUN_SCHEMA, pandas_dtype_for
 DEFAULT_STORE = "kling_runs"
 STORE_ENV = "KLING_LAB_STORE"
 CACHE_ENV = "KLING_LAB_CACHE"
+STORE_ATTR = "kling_lab_store"  # df.attrs key: the location of the store a runs DataFrame came from
 READ_RETRIES = 8
 _VIDEO_KEY = re.compile(r"videos/[0-9a-f]{2}/[0-9a-f]{64}\.mp4")
 
@@ -221,6 +222,7 @@ class RunStore:
             df = df[df["sweep_id"] == sweep_id].reset_index(drop=True)
         if absolute_paths:
             self._absolute_video_paths(df)
+        df.attrs[STORE_ATTR] = self.location
         return df
 
     def _absolute_video_paths(self, df) -> None:
@@ -323,7 +325,17 @@ def rows_frame(rows: Sequence[Mapping[str, Any]], store: RunStore | None = None)
     df = _frame(pa.Table.from_pylist([dict(r) for r in rows], schema=RUN_SCHEMA))
     if store is not None:
         store._absolute_video_paths(df)
+        df.attrs[STORE_ATTR] = store.location
     return df
+
+
+def store_of(runs: Any, store: RunStore | str | os.PathLike[str] | None = None) -> RunStore:
+    """The store to use for ``runs``: ``store`` if given, else the one the DataFrame was loaded from
+    (``runs.attrs["kling_lab_store"]``, set by ``load_runs``), else the default store."""
+    if store is not None:
+        return RunStore.coerce(store)
+    location = getattr(runs, "attrs", {}).get(STORE_ATTR)
+    return RunStore(location) if location else RunStore()
 
 
 def load_runs(store: RunStore | str | os.PathLike[str] | None = None, *, sweep_id: str | None = None):

@@ -18,7 +18,7 @@ import pandas as pd
 import traitlets
 
 from kling_lab.errors import InvalidInput
-from kling_lab.store.run_store import RunStore
+from kling_lab.store.run_store import RunStore, store_of
 from kling_lab.store.schema import PARAM_COLUMNS
 from kling_lab.store.votes import CHOICES, append_vote, load_votes, vote_row
 from kling_lab.views import assets, values
@@ -146,6 +146,9 @@ def ab(
 ) -> ABWidget:
     """A blind A/B voting widget over the arms of ``by`` in ``runs``; votes go to ``store``'s ``votes``.
 
+    ``store``: default, the store ``runs`` was loaded from (``runs.attrs["kling_lab_store"]``), else
+    ``$KLING_LAB_STORE`` or ./kling_runs.
+
     ``voter``: who votes (default: the OS user). ``seed``: fixes the pair order and sides.
     ``resume``: skip pairs this voter already voted on for ``by``. ``source``/``embed``: as in ``compare``.
     ``adaptive``: choose each next pair by expected information and say when the top arm is separated at
@@ -153,7 +156,7 @@ def ab(
     """
     if len(runs.columns) and by not in runs.columns:
         raise InvalidInput(f"by: unknown run-log column {by!r}; try one of {PARAM_COLUMNS}")
-    store = RunStore.coerce(store)
+    store = store_of(runs, store)
     records = [{str(k): values.py(v) for k, v in r.items()} for r in runs.to_dict("records")]
     usable = [r for r in records if r.get("status") == "ok" and locate(store, r.get("video_path")) is not None]
     pairs = make_pairs(usable, by, seed=seed)

@@ -16,7 +16,7 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from kling_lab.store.run_store import RunStore
+from kling_lab.store.run_store import RunStore, store_of
 from kling_lab.views import assets
 from kling_lab.views.grid import RepeatMode, build_grid, view_state, visible
 from kling_lab.views.sources import Source, SourceName, make_source
@@ -74,7 +74,8 @@ def compare(
     ``embed``: inline ≤240 px previews so the notebook plays anywhere (larger notebook).
     ``source``: ``"server"`` (loopback server in the kernel) or ``"files"`` (Jupyter's ``/files/``
     route, for remote JupyterHub; videos must be under ``files_root``, the Jupyter root).
-    ``store``: resolves relative ``video_path`` values (default: ``$KLING_LAB_STORE`` or ./kling_runs).
+    ``store``: resolves relative ``video_path`` values (default: the store ``runs`` was loaded from,
+    else ``$KLING_LAB_STORE`` or ./kling_runs).
     """
     spec = build_grid(
         runs,
@@ -82,7 +83,7 @@ def compare(
         cols,
         repeat=repeat,
         filters=filters,
-        store=RunStore.coerce(store),
+        store=store_of(runs, store),
         source=make_source(source, embed=embed, files_root=files_root),
     )
     return CompareWidget(**view_state(spec, tolerance=tolerance))
