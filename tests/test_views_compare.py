@@ -158,3 +158,25 @@ def test_the_page_filters_toggles_diff_and_plays_in_sync(store):
             page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.paused)", timeout=5_000)
         finally:
             browser.close()
+
+
+def test_selection_takes_plain_values_like_filters(store):
+    """Issue 15 item 5: ``w.selection = {"negative_prompt": "blur, …"}`` emptied the grid (it wanted JSON keys)."""
+    runs = load_runs(store)
+    w = compare(runs, store=store)
+    w.selection = {"negative_prompt": "blur, distort, and low quality"}
+    assert len(w.visible_cells()) == 4
+    assert w.selection["negative_prompt"] == '"blur, distort, and low quality"'
+    assert w.selection["prompt"] == "*"  # columns not named go back to their default
+    w.selection = {"negative_prompt": ""}
+    assert len(w.visible_cells()) == 6  # 4 ok + the 2 blocked runs (no negative prompt)
+    w.selection = {**w.selection, "negative_prompt": '""'}  # keys (what the page sends) still work
+    assert len(w.visible_cells()) == 6
+    w.selection = {"negative_prompt": "*"}
+    assert len(w.visible_cells()) == 10
+    f = compare(runs, store=store, filters={"negative_prompt": ""})
+    assert f.selection == {**w.selection, "negative_prompt": '""'}
+    import traitlets
+
+    with pytest.raises(traitlets.TraitError, match="not in the data"):
+        w.selection = {"negative_prompt": "sharp"}

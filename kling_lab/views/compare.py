@@ -16,9 +16,10 @@ import anywidget
 import pandas as pd
 import traitlets
 
+from kling_lab.errors import InvalidInput
 from kling_lab.store.run_store import RunStore, store_of
 from kling_lab.views import assets
-from kling_lab.views.grid import RepeatMode, build_grid, view_state, visible
+from kling_lab.views.grid import RepeatMode, build_grid, selection_for, view_state, visible
 from kling_lab.views.sources import Source, SourceName, make_source
 
 
@@ -29,11 +30,19 @@ class CompareWidget(anywidget.AnyWidget):
     _css = assets.stylesheet()
 
     grid = traitlets.Dict().tag(sync=True)  # the spec from views.grid.build_grid
-    selection = traitlets.Dict().tag(sync=True)  # filter column → value key, or "*" for all
+    selection = traitlets.Dict().tag(sync=True)  # filter column → value key ("*" = all); plain values accepted
     show_diff = traitlets.Bool(False).tag(sync=True)
     playing = traitlets.Bool(False).tag(sync=True)
     loop = traitlets.Bool(True).tag(sync=True)
     tolerance = traitlets.Float(0.15).tag(sync=True)  # seconds of drift before a video is re-seeked
+
+    @traitlets.validate("selection")
+    def _plain_values(self, proposal: dict[str, Any]) -> dict[str, str]:
+        """Accept plain values (``{"negative_prompt": ""}``) as ``compare(filters=…)`` does."""
+        try:
+            return selection_for(self.grid.get("filters", []), proposal["value"])
+        except InvalidInput as exc:
+            raise traitlets.TraitError(str(exc)) from None
 
     def play(self) -> None:
         self.playing = True

@@ -67,7 +67,10 @@ def _filters(records: list[dict[str, Any]], facets: list[str], repeat: RepeatMod
     return out
 
 
-def _selection(filters: list[dict[str, Any]], wanted: Mapping[str, Any] | None) -> dict[str, str]:
+def selection_for(filters: list[dict[str, Any]], wanted: Mapping[str, Any] | None) -> dict[str, str]:
+    """The full selection (column → value key) for ``wanted``: plain values (``""``, ``0.25``) or the
+    keys the page sends (``'""'``, ``'0.25'``; a key wins when a string is both), ``"*"`` for all.
+    Columns not named get their default ("all", or the first repeat with ``repeat="select"``)."""
     selection = {f["column"]: values.ALL if f["all"] else f["options"][0]["key"] for f in filters}
     for column, value in (wanted or {}).items():
         spec = next((f for f in filters if f["column"] == column), None)
@@ -75,8 +78,11 @@ def _selection(filters: list[dict[str, Any]], wanted: Mapping[str, Any] | None) 
             raise InvalidInput(
                 f"filters: {column!r} does not vary in these runs; filterable: {[f['column'] for f in filters]}"
             )
-        wanted_key = values.ALL if value == values.ALL else values.key(value)
         keys = [o["key"] for o in spec["options"]] + ([values.ALL] if spec["all"] else [])
+        if value == values.ALL or (isinstance(value, str) and value in keys):
+            wanted_key = value
+        else:
+            wanted_key = values.key(value)
         if wanted_key not in keys:
             raise InvalidInput(
                 f"filters: {column}={value!r} is not in the data; choose one of {[o['label'] for o in spec['options']]}"
@@ -128,7 +134,7 @@ def build_grid(
         "row_values": _axis(records, rows),
         "col_values": _axis(records, cols),
         "filters": spec_filters,
-        "selection": _selection(spec_filters, filters),
+        "selection": selection_for(spec_filters, filters),
         "cells": cells,
         "base": source.base,
         "base_prompt": base,
