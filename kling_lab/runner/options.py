@@ -117,6 +117,6 @@ class RunResult:
     __str__ = summary
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from kling_lab.runner.display import result_html
 
-        return f"<pre>{escape(self.summary())}</pre>"
+        return result_html(self)
