@@ -35,7 +35,7 @@ from kling_lab.backends.emulator import (
 from kling_lab.backends.emulator.endpoints import ModelEndpoint, Workshop
 from kling_lab.backends.emulator.kling import KlingTextToVideo
 from kling_lab.backends.emulator.queue import Job, JobFailed, job_key
-from kling_lab.backends.emulator.render import output_size
+from kling_lab.backends.emulator.render import caption_lines, output_size
 from kling_lab.errors import BackendConfigError
 from kling_lab.request import ENDPOINT, KlingRequest
 
@@ -517,3 +517,30 @@ def test_placeholder_has_exact_frame_count_and_even_size(tmp_path: Path) -> None
     assert output_size("16:9", 0.25) == (320, 180) and output_size("1:1", 1.0) == (720, 720)
     with pytest.raises(ValueError):
         _render(tmp_path, "odd", width=321)
+
+
+def _frame_bytes(path: Path) -> list[bytes]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="gray").tobytes() for f in container.decode(video=0)]
+
+
+def test_blind_placeholders_do_not_show_the_arm(tmp_path: Path) -> None:
+    """Issue 15 item 10: the burned-in text printed the negative prompt, so A/B votes on it were not blind.
+    Blind (the default) burns in a neutral code: clips differing only in negative_prompt look identical."""
+    a = _frame_bytes(_render(tmp_path, "blind-a", negative_prompt="blur", blind=True))
+    b = _frame_bytes(_render(tmp_path, "blind-b", negative_prompt="text, watermark, extra limbs", blind=True))
+    assert a == b
+    shown_a = _frame_bytes(_render(tmp_path, "shown-a", negative_prompt="blur", blind=False))
+    shown_b = _frame_bytes(_render(tmp_path, "shown-b", negative_prompt="text, watermark, extra limbs", blind=False))
+    assert shown_a != shown_b  # the same comparison can fail: the parameters are printed when asked for
+    assert caption_lines(**_CAPTION, blind=True) == ["clip 0000-0000-0001  ·  5 s  ·  320x180"]
+    assert any("negative: blur" in line for line in caption_lines(**_CAPTION, blind=False))
+    assert EmulatorConfig().blind is True
+
+
+_CAPTION: dict[str, Any] = dict(
+    prompt="a fox", negative_prompt="blur", cfg_scale=0.5, aspect_ratio="16:9", duration_s=5, width=320, height=180,
+    variation_seed=1,
+)

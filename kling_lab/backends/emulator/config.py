@@ -37,6 +37,11 @@ class EmulatorConfig(BaseModel):
     fps: int = Field(24, ge=1, le=60)
     seed: int = 0
     result_ttl_s: float = Field(3600.0, gt=0.0, description="results and files expire after this")
+    blind: bool = Field(
+        True,
+        description="placeholders show a neutral clip code, not the parameters (A/B votes stay blind); "
+        "False burns in the prompt, cfg_scale and negative prompt",
+    )
 
     rate_429: Probability = 0.0
     retry_after_s: float = Field(0.2, ge=0.0, le=3600.0)

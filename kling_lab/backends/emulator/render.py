@@ -1,12 +1,14 @@
-"""The emulator's placeholder video: a real H.264 mp4 showing the request's parameters.
+"""The emulator's placeholder video: a real H.264 mp4 with a banner and a clip code (or the parameters).
 
 The picture is a soft checkerboard drifting diagonally. ``cfg_scale`` sets its speed,
 ``(20 + 300·cfg_scale) px/s`` at 720p, times ``1 ± 5 %`` of per-request jitter from
 ``variation_seed`` (the repeat-to-repeat noise: about 2 % SD of ``qc_motion``); the prompt sets
-its colours. The negative prompt appears in the static text panel, and each word of it that
+its colours. Each word of the negative prompt that
 names motion (:data:`MOTION_WORDS`, e.g. "fast motion, shaky") slows the drift by 1 %, as asking a
 model to avoid fast motion would: a small, deterministic effect that races and effect tests can
-find. Other negative prompts change neither motion nor texture statistics. Frames are generated straight in
+find. Other negative prompts change neither motion nor texture statistics. The static text panel
+shows a neutral clip code (blind, the default: A/B votes stay blind) or the parameters
+(``EmulatorConfig(blind=False)``). Frames are generated straight in
 YUV 4:2:0 from separable 1-D waves, which keeps a 5 s 720p clip well under 2 s.
 """
 
@@ -63,8 +65,11 @@ def render_placeholder(
     height: int,
     fps: int,
     variation_seed: int,
+    blind: bool = True,
 ) -> None:
-    """Write an mp4 (libx264, yuv420p, faststart) of ``duration_s * fps`` frames at ``width``×``height``."""
+    """Write an mp4 (libx264, yuv420p, faststart) of ``duration_s * fps`` frames at ``width``×``height``.
+
+    ``blind``: the text panel shows a neutral clip code instead of the parameters (see ``caption_lines``)."""
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ValueError(f"width and height must be even and at least 16, got {width}x{height}")
     scale = min(width, height) / REFERENCE_SHORT_SIDE
@@ -78,15 +83,18 @@ def render_placeholder(
     light, dark = _prompt_colours(prompt)
     base = (light + dark) / 2  # YUV of the mid tone
     amp = (light - dark) / 2
-    plates = _text_plates(
-        width,
-        height,
-        lines=[
-            f"prompt: {prompt}",
-            f"cfg_scale {cfg_scale:.2f}  ·  {aspect_ratio}  ·  {duration_s} s  ·  {width}x{height}",
-            f"negative: {negative_prompt}",
-        ],
+    lines = caption_lines(
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        cfg_scale=cfg_scale,
+        aspect_ratio=aspect_ratio,
+        duration_s=duration_s,
+        width=width,
+        height=height,
+        variation_seed=variation_seed,
+        blind=blind,
     )
+    plates = _text_plates(width, height, lines=lines)
 
     xs = np.arange(width, dtype=np.float32)
     ys = np.arange(height, dtype=np.float32)
@@ -125,6 +133,34 @@ def motion_factor(negative_prompt: str) -> float:
     words = re.findall(r"[a-z]+", negative_prompt.lower())
     named = sum(word in MOTION_WORDS for word in words)
     return 1.0 - MOTION_WORD_SLOWDOWN * min(named, MAX_MOTION_WORDS)
+
+
+def caption_lines(
+    *,
+    prompt: str,
+    negative_prompt: str,
+    cfg_scale: float,
+    aspect_ratio: str,
+    duration_s: int,
+    width: int,
+    height: int,
+    variation_seed: int,
+    blind: bool = True,
+) -> list[str]:
+    """The text burned into the placeholder under the banner.
+
+    Blind: only a neutral code (from the per-job ``variation_seed``) with the duration and size, which
+    every arm of an A/B pair shares, so a vote on ``negative_prompt`` or ``cfg_scale`` stays blind.
+    Not blind: the prompt, ``cfg_scale`` and the negative prompt, to check a grid's layout by eye.
+    """
+    if blind:
+        code = f"{variation_seed & 0xFFFF_FFFF_FFFF:012X}"
+        return [f"clip {code[:4]}-{code[4:8]}-{code[8:]}  ·  {duration_s} s  ·  {width}x{height}"]
+    return [
+        f"prompt: {prompt}",
+        f"cfg_scale {cfg_scale:.2f}  ·  {aspect_ratio}  ·  {duration_s} s  ·  {width}x{height}",
+        f"negative: {negative_prompt}",
+    ]
 
 
 def _square_wave(phase: np.ndarray) -> np.ndarray:

@@ -83,6 +83,7 @@ class VideoEndpoint(ModelEndpoint[BaseModel]):
             height=height,
             fps=config.fps,
             variation_seed=variation,
+            blind=config.blind,
         )
         try:
             return await shop.make_file(job, f"emulator-{job.request_id}.mp4", render)
