@@ -541,6 +541,12 @@ def test_blind_placeholders_do_not_show_the_arm(tmp_path: Path) -> None:
 
 
 _CAPTION: dict[str, Any] = dict(
-    prompt="a fox", negative_prompt="blur", cfg_scale=0.5, aspect_ratio="16:9", duration_s=5, width=320, height=180,
+    prompt="a fox",
+    negative_prompt="blur",
+    cfg_scale=0.5,
+    aspect_ratio="16:9",
+    duration_s=5,
+    width=320,
+    height=180,
     variation_seed=1,
 )

@@ -46,6 +46,14 @@ def test_notebook_quick_start_runs(emulator, tmp_path, monkeypatch):
     assert len(df) == 6 and (df["status"] == "ok").all()
     assert "kl.compare(" in code
     assert (tmp_path / "kling_runs" / "runs").is_dir()
+    # The calls the next paragraph names, as written (issue 15 item 7: its kl.ab had "1 arm(s)" to vote on).
+    after = text.split(code, 1)[1].split("\n## ", 1)[0]
+    calls = re.findall(r"`(kl\.\w+\(.*?\))`", after)[:3]
+    assert [c.split("(")[0] for c in calls] == ["kl.effect", "kl.ab", "kl.report"]
+    effect, vote, _ = (eval(c.replace('"fox.html"', repr(str(tmp_path / "fox.html"))), namespace) for c in calls)
+    assert effect.param == "cfg_scale" and effect.change > 0  # the drift follows cfg_scale (2 repeats: p >= 0.067)
+    assert vote.progress["total"] == 12 and vote.pair["left"]["src"], vote.message  # 3 arm pairs x 2 x 2 repeats
+    assert (tmp_path / "fox.html").is_file()
 
 
 def test_spend_half_runs_after_the_quick_start(emulator, tmp_path, monkeypatch):
