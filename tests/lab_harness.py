@@ -106,17 +106,15 @@ class Lab:
         while time.monotonic() < deadline:
             for session in self.api("sessions"):
                 kernel = session.get("kernel") or {}
-                if session.get("path") == relpath and kernel.get("connections", 0) >= 1:
-                    if kernel.get("execution_state") == "idle":
-                        return
+                connected = session.get("path") == relpath and kernel.get("connections", 0) >= 1
+                if connected and kernel.get("execution_state") == "idle":
+                    return
             time.sleep(0.3)
         raise TimeoutError(f"no connected idle kernel for {relpath} within {timeout_s} s")
 
     def stop(self) -> None:
         for session in self.api("sessions"):  # shut kernels down cleanly before the server
-            req = urllib.request.Request(
-                f"{self.url}/api/sessions/{session['id']}?token={self.token}", method="DELETE"
-            )
+            req = urllib.request.Request(f"{self.url}/api/sessions/{session['id']}?token={self.token}", method="DELETE")
             try:
                 urllib.request.urlopen(req, timeout=10).close()
             except OSError:
@@ -173,7 +171,9 @@ def run_all(page: Any, count: int, timeout_ms: int = 180_000) -> None:
 
 def errors_in_outputs(page: Any) -> list[str]:
     """Tracebacks shown in the notebook's outputs."""
-    return page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
+    return page.locator(
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']"
+    ).all_inner_texts()
 
 
 def screenshot(page: Any, name: str) -> Path:

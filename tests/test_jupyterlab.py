@@ -14,7 +14,6 @@ import pytest
 from lab_harness import VIEWPORT, Lab, open_notebook, run_all, screenshot, write_notebook
 from views_helpers import NEG, launch_chromium, sweep_into
 
-from kling_lab.store.run_store import load_runs
 from kling_lab.views import load_votes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
