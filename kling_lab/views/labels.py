@@ -23,9 +23,9 @@ def metric_name(column: str) -> str:
     return column.removeprefix("qc_").replace("_", " ")
 
 
-def param_text(row: Mapping[str, Any], columns: Sequence[str]) -> str:
+def param_text(row: Mapping[str, Any], columns: Sequence[str], width: int = 40) -> str:
     """``cfg_scale=0.5 · aspect_ratio=16:9`` for the given columns (prompts shortened)."""
-    return " · ".join(f"{c}={label(row.get(c), 40)}" for c in columns)
+    return " · ".join(f"{c}={label(row.get(c), width)}" for c in columns)
 
 
 def cost_latency_text(row: Mapping[str, Any]) -> str:
@@ -81,18 +81,58 @@ def missing_text(row: Mapping[str, Any], video: Path | None) -> str | None:
     return f"video file missing: {where}" if where else "video file missing: the run log has no video_path"
 
 
-def card(row: Mapping[str, Any], *, facet_columns: Sequence[str], video: Path | None) -> dict[str, Any]:
-    """The text of one cell (no URLs): title, fact lines, metrics, failure/missing flags."""
+def aspect(row: Mapping[str, Any]) -> float:
+    """Width / height of the run's clip: probed size, else the requested aspect ratio, else 16:9."""
+    width, height = row.get("width"), row.get("height")
+    if width and height:
+        return round(float(width) / float(height), 4)
+    ratio = str(row.get("aspect_ratio") or "16:9")
+    try:
+        w, h = (float(x) for x in ratio.split(":"))
+        return round(w / h, 4)
+    except ValueError:
+        return round(16 / 9, 4)
+
+
+def headline(row: Mapping[str, Any], metric: str | None) -> str:
+    """The one line under a clip: cost (cache hit or not) and the headline metric, if the row has them."""
+    parts = []
+    cost = row.get("cost_usd")
+    if cost is not None:
+        parts.append("cache hit ($0)" if row.get("cache_hit") else f"${cost:.2f}")
+    if metric and row.get(metric) is not None:
+        parts.append(f"{metric_name(metric)} {row[metric]:.3g}")
+    return " · ".join(parts)
+
+
+def card(
+    row: Mapping[str, Any],
+    *,
+    facet_columns: Sequence[str],
+    video: Path | None,
+    differing: Sequence[str] = (),
+    metric: str | None = None,
+) -> dict[str, Any]:
+    """The text of one cell (no URLs).
+
+    ``title``: only the parameters that differ between cells (``differing``, minus the facets, which
+    the row and column headers show); ``meta``: one short line (cost, headline ``metric``); ``facts``
+    and ``metrics``: the details, folded away by the front end; failure/missing flags.
+    """
     others = [c for c in PARAM_COLUMNS if c not in facet_columns and c != "prompt"]
     facts = [param_text(row, others), cost_latency_text(row), probe_text(row)]
+    shown = [c for c in differing if c not in facet_columns]
     return {
         "run_id": row.get("run_id"),
+        "key": row.get("fingerprint") or row.get("run_id"),
         "status": row.get("status") or "unknown",
-        "title": param_text(row, facet_columns) or (row.get("run_id") or ""),
+        "title": param_text(row, shown),
+        "meta": headline(row, metric),
         "facts": [f for f in facts if f],
         "metrics": metrics(row),
         "error": failure_text(row),
         "missing": missing_text(row, video),
         "prompt": row.get("prompt") or "",
         "duration": row.get("video_duration_s") or row.get("duration_s"),
+        "aspect": aspect(row),
     }

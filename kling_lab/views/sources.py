@@ -39,6 +39,7 @@ class Source(Protocol):
     """Maps a local video (and its poster) to what the browser loads."""
 
     base: str  # "" = URLs are complete; JUPYTER_FILES = relative to Jupyter's /files/ route
+    kind: str  # "server" | "files" | "embed" | "relative": lets the page explain a video that fails to load
 
     def video(self, path: Path) -> str: ...
 
@@ -69,6 +70,7 @@ class ServerSource:
     """URLs of the kernel's loopback media server."""
 
     base = ""
+    kind = "server"
 
     def video(self, path: Path) -> str:
         return media_server().url(path)
@@ -82,6 +84,7 @@ class JupyterFilesSource:
     """Paths relative to the Jupyter server root, served by its ``/files/`` route."""
 
     base = JUPYTER_FILES
+    kind = "files"
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).resolve() if root is not None else jupyter_root()
@@ -101,6 +104,7 @@ class EmbedSource:
     """Downscaled previews inlined as data URIs (no poster: the inlined clip shows its own frames)."""
 
     base = ""
+    kind = "embed"
 
     def __init__(self, max_side: int = 240) -> None:
         self.max_side = max_side
@@ -118,6 +122,7 @@ class RelativeSource:
     """Paths relative to a page's directory; with ``copy_dir``, the files are copied there first."""
 
     base = ""
+    kind = "relative"
 
     def __init__(self, page_dir: Path, copy_dir: Path | None = None) -> None:
         self.page_dir, self.copy_dir = page_dir.resolve(), copy_dir
