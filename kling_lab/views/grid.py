@@ -22,6 +22,7 @@ from kling_lab.views import labels, promptdiff, values
 from kling_lab.views.sources import Source, locate
 
 RepeatMode = Literal["stack", "select"]
+PENDING = "pending"  # the status of a live grid's cell whose job has no row yet
 FILTER_COLUMNS = [*PARAM_COLUMNS, "sweep_id"]
 PROMPT_LABEL_WIDTH = 60
 SORT_FIRST = ("cost_usd", "total_s", "queue_s", "inference_s", "download_s")
@@ -125,7 +126,13 @@ def _cell(
     cell = labels.card(
         record, facet_columns=ctx["facets"], video=video, differing=ctx["differing"], metric=ctx["metric"]
     )
-    playable = video if cell["error"] is None else None
+    playable = video if cell["error"] is None and cell["status"] != PENDING else None
+    if cell["status"] == PENDING:
+        cell.update(
+            state=record.get("live_state") or "planned",
+            queue_position=record.get("live_queue_position"),
+            message=record.get("live_message") or "",
+        )
     cell.update(
         row=values.key(record.get(rows) if rows else None),
         col=values.key(record.get(cols) if cols else None),
@@ -170,13 +177,44 @@ def build_grid(
     metric: str | None = "qc_motion",
 ) -> dict[str, Any]:
     """The grid spec (JSON-able) for ``grid.js``; its ``selection`` is the initial filter choice."""
-    if repeat not in ("stack", "select"):
-        raise InvalidInput(f"repeat must be 'stack' or 'select'; got {repeat!r}")
     facets = check_facets(runs, rows, cols) if len(runs.columns) else []
     records = [{str(k): values.py(v) for k, v in r.items()} for r in runs.to_dict("records")]
-    records.sort(key=lambda r: (values.sort_key(r.get("repeat")), values.sort_key(r.get("sweep_index"))))
-    spec_filters = _filters(records, facets, repeat)
     sortable = sortable_columns(runs) if len(runs.columns) else []
+    spec = grid_spec(
+        records,
+        rows,
+        cols,
+        facets=facets,
+        sortable=sortable,
+        repeat=repeat,
+        filters=filters,
+        source=source,
+        store=store,
+        metric=metric,
+    )
+    spec["summary"] = summary_text(runs)
+    return spec
+
+
+def grid_spec(
+    records: list[dict[str, Any]],
+    rows: str | None,
+    cols: str | None,
+    *,
+    facets: list[str],
+    sortable: list[str],
+    repeat: RepeatMode = "stack",
+    filters: Mapping[str, Any] | None = None,
+    source: Source,
+    store: RunStore,
+    metric: str | None = "qc_motion",
+) -> dict[str, Any]:
+    """The grid spec of plain records (run-log rows; a live grid adds ``status="pending"`` records
+    whose ``live_state``, ``live_queue_position`` and ``live_message`` say where the job is)."""
+    if repeat not in ("stack", "select"):
+        raise InvalidInput(f"repeat must be 'stack' or 'select'; got {repeat!r}")
+    records = sorted(records, key=lambda r: (values.sort_key(r.get("repeat")), values.sort_key(r.get("sweep_index"))))
+    spec_filters = _filters(records, facets, repeat)
     ctx = {
         "rows": rows,
         "cols": cols,
@@ -204,7 +242,7 @@ def build_grid(
         "base_prompt": base,
         "same_prompt": len({c["prompt"] for c in cells}) <= 1,
         "metric_docs": labels.metric_docs(),
-        "summary": summary_text(runs),
+        "summary": "",
         "message": "" if cells else "No runs to show: the selection is empty.",
     }
 

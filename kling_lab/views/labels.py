@@ -65,7 +65,7 @@ def metric_docs() -> dict[str, str]:
 def failure_text(row: Mapping[str, Any]) -> str | None:
     """Why a run has no video (None for ``ok`` runs)."""
     status = row.get("status") or "unknown"
-    if status == "ok":
+    if status in ("ok", "pending"):  # pending: a live grid's job that has no row yet
         return None
     reason = ": ".join(str(x) for x in (row.get("error_type"), row.get("error")) if x)
     if not reason and status == "skipped_budget":
