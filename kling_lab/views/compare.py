@@ -69,6 +69,13 @@ class CompareWidget(anywidget.AnyWidget):
         except InvalidInput as exc:
             raise traitlets.TraitError(str(exc)) from None
 
+    _stop_live: Any = None  # set by views.live.watch
+
+    def stop_watching(self) -> None:
+        """Stop following a sweep (``watch``); the grid keeps what it shows."""
+        if self._stop_live is not None:
+            self._stop_live()
+
     def play(self) -> None:
         self.playing = True
 

@@ -338,7 +338,7 @@ def watch(
     grid = LiveGrid(sweep, store=RunStore.coerce(store), backend=backend, rows=rows, cols=cols)
     deadline = None if timeout is None else time.monotonic() + timeout
     stop = threading.Event()
-    grid.widget.stop_watching = stop.set  # type: ignore[attr-defined]
+    grid.widget._stop_live = stop.set
 
     def loop() -> None:
         while not stop.is_set():
