@@ -25,7 +25,7 @@ if _typing.TYPE_CHECKING:
     from kling_lab.models.pricing import ByDuration, Flat, PerClip, PerSecond, UserPrice
     from kling_lab.notebooks.grid import run_grid
     from kling_lab.request import ENDPOINT, KlingRequest
-    from kling_lab.runner.api import resume, resume_async, run, run_async
+    from kling_lab.runner.api import resume, resume_async, run_async
     from kling_lab.runner.options import RunOptions, RunResult
     from kling_lab.runner.orchestrator import Runner
     from kling_lab.runner.race import RaceResult
@@ -37,6 +37,7 @@ if _typing.TYPE_CHECKING:
     from kling_lab.store.run_store import RunStore, load_runs
     from kling_lab.sweep import Estimate, Sweep, SweepItem
     from kling_lab.views import ab, compare, load_votes, plot_win_rates, report, win_rates
+    from kling_lab.views.live import LiveRun, run, watch
 
 # public name -> the module it lives in
 _WHERE: dict[str, str] = {
@@ -58,7 +59,8 @@ _WHERE: dict[str, str] = {
     "run_grid": "kling_lab.notebooks.grid",
     "ENDPOINT": "kling_lab.request",
     "KlingRequest": "kling_lab.request",
-    **dict.fromkeys(["resume", "resume_async", "run", "run_async"], "kling_lab.runner.api"),
+    **dict.fromkeys(["resume", "resume_async", "run_async"], "kling_lab.runner.api"),
+    **dict.fromkeys(["LiveRun", "run", "watch"], "kling_lab.views.live"),  # run: runner.api.run + show=True
     "Runner": "kling_lab.runner.orchestrator",
     **dict.fromkeys(["RunOptions", "RunResult"], "kling_lab.runner.options"),
     "RaceResult": "kling_lab.runner.race",
@@ -102,6 +104,7 @@ __all__ = [
     "InvalidRequest",
     "KlingLabError",
     "KlingRequest",
+    "LiveRun",
     "Model",
     "PerClip",
     "PerSecond",
@@ -135,5 +138,6 @@ __all__ = [
     "run",
     "run_async",
     "run_grid",
+    "watch",
     "win_rates",
 ]

@@ -160,6 +160,15 @@ def run_all(page: Any, count: int, timeout_ms: int = 180_000) -> None:
     """Run > Run All Cells, then wait until the ``count`` cells have execution counts and the kernel is idle."""
     page.get_by_text("Run", exact=True).first.click()
     page.get_by_text("Run All Cells", exact=True).click()
+    errors = ".jp-NotebookPanel:not(.lm-mod-hidden) [data-mime-type='application/vnd.jupyter.stderr']"
+    page.wait_for_function(
+        """([n, errors]) => { const p = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell .jp-InputArea-prompt')];
+                 return document.querySelector(errors) || (p.length >= n && p.slice(0, n).every(e => /\\[\\d+\\]/.test(e.textContent))); }""",
+        arg=[count, errors],
+        timeout=timeout_ms,
+    )
+    tracebacks = [t for t in page.locator(errors).all_inner_texts() if "Traceback" in t or "Error" in t]
+    assert not tracebacks, "a cell failed:\n" + "\n".join(tracebacks)
     page.wait_for_function(
         """n => { const p = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell .jp-InputArea-prompt')];
                  return p.length >= n && p.slice(0, n).every(e => /\\[\\d+\\]/.test(e.textContent)); }""",
@@ -167,13 +176,6 @@ def run_all(page: Any, count: int, timeout_ms: int = 180_000) -> None:
         timeout=timeout_ms,
     )
     wait_idle(page, timeout_ms)
-
-
-def errors_in_outputs(page: Any) -> list[str]:
-    """Tracebacks shown in the notebook's outputs."""
-    return page.locator(
-        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']"
-    ).all_inner_texts()
 
 
 def screenshot(page: Any, name: str) -> Path:

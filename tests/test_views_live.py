@@ -60,7 +60,7 @@ def test_placeholders_show_each_jobs_state_then_the_clip(emulator, tmp_path):
     result = kl.run(SWEEP, store=store, progress=False)
     rows = {r["fingerprint"]: r for r in result.rows}
     grid.on_event(Event(items[0].fingerprint, 0, 0, "ok", "r0", row=rows[items[0].fingerprint], spent_usd=1.4))
-    failed = {**rows[items[2].fingerprint], "status": "failed", "error": "boom", "error_type": "x"}
+    failed = {**rows[items[2].fingerprint], "status": "failed", "error": "boom", "error_type": "x", "cost_usd": 0.0}
     grid.on_event(Event(items[2].fingerprint, 0, 2, "failed", "r2", row=failed, spent_usd=1.4))
     cells = cells_by_fp(w)
     ok = cells[items[0].fingerprint]

@@ -103,7 +103,6 @@ class LiveGrid:
         self.rows, self.cols, self.facets, self.metric = rows, cols, facets, metric
         self.source = make_source(source)
         self.records = {item.fingerprint: planned_record(sweep, i) for i, item in enumerate(sweep.items)}
-        self.spent_usd = 0.0
         self.finished = False
         self.error: str | None = None
         self._lock = threading.Lock()
@@ -116,7 +115,6 @@ class LiveGrid:
     def on_event(self, event: Any) -> None:
         """Take one ``JobEvent`` of the runner (called on the runner's loop thread)."""
         with self._lock:
-            self.spent_usd = max(self.spent_usd, float(getattr(event, "spent_usd", 0.0) or 0.0))
             record = self.records.get(event.fingerprint)
             if record is None:
                 return
@@ -157,6 +155,11 @@ class LiveGrid:
         self._changed(urgent=True)
 
     # -- state ---------------------------------------------------------------------------------
+    @property
+    def spent_usd(self) -> float:
+        """What the rows so far cost (fal prices; $0 for failures and cache hits)."""
+        return round(sum(r.get("cost_usd") or 0.0 for r in self.records.values() if r.get("status") != PENDING), 2)
+
     @property
     def done(self) -> int:
         return sum(1 for r in self.records.values() if r.get("status") != PENDING)
