@@ -170,16 +170,46 @@ def test_a_live_grid_fills_in_during_a_run(lab, page, emulator_session):
         page.wait_for_function(  # part-way: some clips in, some still waiting, with their state
             """() => { const v = document.querySelectorAll('.kl-compare video').length;
                        const p = document.querySelectorAll('.kl-compare .kl-pending').length;
-                       return v > 0 && p > 0 && v + p === 6; }""",
+                       const s = document.querySelector('.kl-compare .kl-summary').textContent;
+                       return v > 0 && p > 0 && v + p === 6 && s.startsWith('running:'); }""",
             timeout=120_000,
         )
         screenshot(page, "live")
-        assert "running:" in page.inner_text(".kl-compare .kl-summary")
     finally:
         runner.join(180)
     page.wait_for_function(
         "[...document.querySelectorAll('.kl-compare video')].filter(v => v.readyState >= 2).length === 6",
         timeout=120_000,
     )
-    summary = page.inner_text(".kl-compare .kl-summary")
-    assert summary.startswith("6 of 6 done") and "$8.40 at fal prices (emulator: nothing was spent)" in summary
+    page.wait_for_function(
+        "document.querySelector('.kl-compare .kl-summary').textContent.startsWith('6 of 6 done')", timeout=30_000
+    )
+    assert "$8.40 at fal prices (emulator: nothing was spent)" in page.inner_text(".kl-compare .kl-summary")
+
+
+def test_run_show_keeps_the_notebook_usable_while_the_grid_fills_in(lab, page, emulator_session):
+    """``kl.run(sweep, show=True)``: the cell returns at once, the next cell runs, the grid fills in."""
+    from conftest import FAST
+
+    from kling_lab.backends.emulator import EmulatorConfig
+
+    emulator_session.reset(EmulatorConfig(**{**FAST, "concurrency": 1, "service_time_s": 1.5}))
+    store = lab.root / "shown" / "kling_runs"
+    cells = [
+        'import kling_lab as kl\nsweep = kl.Sweep.grid("shown", prompt="a fox", cfg_scale=[0.25, 0.75], '
+        'negative_prompt=["", "blur"])\nlen(sweep)',
+        f"handle = kl.run(sweep, store={str(store)!r}, show=True, concurrency=1)\nhandle",
+        "print('still usable', 2 + 2)",
+    ]
+    write_notebook(lab.root / "shown" / "run.ipynb", cells)
+    open_notebook(page, lab, "shown/run.ipynb")
+    run_all(page, len(cells))
+    assert "still usable 4" in page.inner_text(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    assert page.locator(".kl-compare .kl-pending").count() > 0  # the run goes on after the cells returned
+    page.wait_for_function(
+        "[...document.querySelectorAll('.kl-compare video')].filter(v => v.readyState >= 2).length === 4",
+        timeout=120_000,
+    )
+    page.wait_for_function(
+        "document.querySelector('.kl-compare .kl-summary').textContent.startsWith('4 of 4 done')", timeout=30_000
+    )

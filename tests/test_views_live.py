@@ -120,3 +120,46 @@ def test_a_live_page_keeps_playing_cards_while_others_arrive(emulator, tmp_path)
             assert page.evaluate("[...document.querySelectorAll('video')].some(v => v.klMark === 'first')")
         finally:
             browser.close()
+
+
+def test_run_show_returns_at_once_and_the_grid_fills_in(emulator, tmp_path):
+    emulator.reset(EmulatorConfig(**{**FAST, "concurrency": 2, "service_time_s": 0.5}))
+    states: list[str] = []
+    handle = kl.run(SWEEP, store=tmp_path / "s", show=True, concurrency=2)
+    assert isinstance(handle, kl.LiveRun) and not handle.done()  # the cell returns while the sweep runs
+    handle.widget.observe(lambda c: states.extend(x.get("state", x["status"]) for x in c["new"]["cells"]), "grid")
+    bundle = handle._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle  # shown as the widget itself
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == handle.widget.model_id
+    result = handle.result(timeout=120)
+    assert result.count("ok") == 6 and handle.done()
+    deadline = time.monotonic() + 10
+    while handle.widget.grid["summary"].startswith("running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cells = handle.widget.grid["cells"]
+    assert len(cells) == 6 and all(c["src"] for c in cells)
+    assert handle.widget.grid["summary"].startswith("6 of 6 done · 6 ok · $8.40 at fal prices")
+    assert {"queued", "running"} <= set(states)  # placeholders showed the jobs on their way
+
+
+def test_run_show_can_be_cancelled_like_ctrl_c(emulator, tmp_path):
+    emulator.reset(EmulatorConfig(**{**FAST, "concurrency": 1, "service_time_s": 2.0}))
+    handle = kl.run(SWEEP, store=tmp_path / "s", show=True, concurrency=2)
+    deadline = time.monotonic() + 60
+    while not any(c.get("state") == "running" for c in handle.widget.grid["cells"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    handle.cancel()
+    result = handle.result(timeout=60)
+    assert result.interrupted and result.count("cancelled") >= 1
+    deadline = time.monotonic() + 10
+    while "stopped: cancelled" not in handle.widget.grid["summary"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "stopped: cancelled" in handle.widget.grid["summary"]
+    assert emulator.stats()["submissions"] == result.submitted  # nothing submitted twice
+
+
+def test_bad_input_fails_before_anything_starts(tmp_path):
+    with pytest.raises(ValueError, match="concurrency"):
+        kl.run(SWEEP, store=tmp_path / "s", show=True, concurrency=0)
+    with pytest.raises(kl.InvalidInput, match="unknown column"):
+        kl.run(SWEEP, store=tmp_path / "s", show=True, rows="colour")

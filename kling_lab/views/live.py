@@ -22,13 +22,15 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kling_lab.errors import InvalidInput
-from kling_lab.runner.api import SweepLike, as_sweep, run_async
+from kling_lab.runner.api import SweepLike, as_sweep, execute, make_runner
 from kling_lab.runner.api import run as run_now
 from kling_lab.runner.journal import Journal
+from kling_lab.runner.options import RunResult
+from kling_lab.runner.orchestrator import Runner
 from kling_lab.store.run_store import RunStore
 from kling_lab.store.schema import PARAM_COLUMNS, QC_COLUMNS
 from kling_lab.sweep import Sweep
@@ -234,20 +236,25 @@ class LiveGrid:
 class LiveRun:
     """A sweep running in the background; displays as its live grid.
 
-    ``widget``: the grid; ``result(timeout)``: the ``RunResult`` (raises what the run raised);
-    ``done()``; ``cancel()``: stop it like Ctrl-C (in-flight requests are cancelled at fal and
-    logged ``cancelled``)."""
+    ``widget``: the grid; ``result(timeout)``: the ``RunResult`` (after ``cancel()``, the
+    interrupted one); ``done()``; ``cancel()``: stop it like Ctrl-C (in-flight requests are
+    cancelled at fal and logged ``cancelled``)."""
 
-    def __init__(self, sweep: Sweep, grid: LiveGrid, make_run: Any) -> None:
-        self.sweep, self.grid = sweep, grid
+    def __init__(self, sweep: Sweep, grid: LiveGrid, runner: Runner) -> None:
+        self.sweep, self.grid, self.runner = sweep, grid, runner
         self._thread = LoopThread(f"kling-lab-live-{sweep.name}").start()
         self._task: asyncio.Task[Any] | None = None
         self._started = threading.Event()
 
-        async def main() -> Any:
+        async def main() -> RunResult:
             self._task = asyncio.current_task()
             self._started.set()
-            return await make_run()
+            try:
+                return await execute(runner, sweep)
+            except asyncio.CancelledError:
+                if runner.last_result is not None:  # cancelled: the rows it wrote, marked interrupted
+                    return runner.last_result
+                raise
 
         self._future = self._thread.submit(main())
         self._future.add_done_callback(self._ended)
@@ -261,20 +268,21 @@ class LiveRun:
         if future.cancelled():
             error = "cancelled"
         elif future.exception() is not None:
-            exc = future.exception()
-            error = "cancelled" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else str(exc)
+            error = str(future.exception()) or type(future.exception()).__name__
+        elif future.result().interrupted:
+            error = "cancelled"
         self.grid.finish(error)
         threading.Thread(target=self._thread.stop, daemon=True).start()  # not from the loop's own thread
 
     def done(self) -> bool:
         return self._future.done()
 
-    def result(self, timeout: float | None = None) -> Any:
-        """Wait for the run and return its ``RunResult``."""
+    def result(self, timeout: float | None = None) -> RunResult:
+        """Wait for the run and return its ``RunResult`` (raises what the run raised)."""
         return self._future.result(timeout)
 
     def cancel(self) -> None:
-        """Stop the run: in-flight requests are cancelled at fal and logged."""
+        """Stop the run: in-flight requests are cancelled at fal and logged; ``result()`` says so."""
         self._started.wait(10)
         if self._task is not None:
             self._thread.loop.call_soon_threadsafe(self._task.cancel)
@@ -295,34 +303,25 @@ def run(
     backend_options: Mapping[str, Any] | None = None,
     rows: str | None = None,
     cols: str | None = None,
-    observers: Sequence[Any] = (),
     **options: Any,
 ) -> Any:
     """Run a sweep; see :func:`kling_lab.runner.api.run` for the options.
 
-    ``show=True``: return a :class:`LiveRun` at once and run in the background; as a cell's last
-    line it shows the grid filling in (``rows``/``cols`` facet it; default: the inputs that vary).
+    ``show=True``: return a :class:`LiveRun` at once and run in the background, so the notebook
+    stays usable; as a cell's last line it shows the grid filling in (``rows``/``cols`` facet it;
+    default: the inputs that vary). Bad input still fails here, before anything starts.
     """
     if not show:
-        extra = {"observers": observers} if observers else {}
-        return run_now(sweep, backend=backend, store=store, backend_options=backend_options, **extra, **options)
+        return run_now(sweep, backend=backend, store=store, backend_options=backend_options, **options)
     sweep = as_sweep(sweep)
     resolved = RunStore.coerce(store)
     name = backend if isinstance(backend, str) else getattr(backend, "name", "custom")
     grid = LiveGrid(sweep, store=resolved, backend=name or "emulator", rows=rows, cols=cols)
+    observers = [grid, *options.pop("observers", ())]
     options.setdefault("progress", False)
-
-    def make_run() -> Any:
-        return run_async(
-            sweep,
-            backend=backend,
-            store=resolved,
-            backend_options=backend_options,
-            observers=[grid, *observers],
-            **options,
-        )
-
-    return LiveRun(sweep, grid, make_run)
+    runner = make_runner(backend, resolved, backend_options=backend_options, observers=observers, **options)
+    grid.backend = runner.backend.name
+    return LiveRun(sweep, grid, runner)
 
 
 def watch(
