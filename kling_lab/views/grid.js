@@ -14,6 +14,7 @@
 // keeps the cards (and videos) whose data did not change, so playback goes on while clips arrive.
 
 export const ALL = "*";
+const MAX_CLIP_PX = 320; // the tallest a clip gets in the facet grid
 
 export function matches(cell, selection) {
   return Object.entries(selection || {}).every(([column, key]) => key === ALL || cell.params[column] === key);
@@ -181,6 +182,7 @@ function hoverText(cell) {
 
 const STATE_TEXT = {
   planned: "planned",
+  submitted: "at fal: queued or running",
   queued: "queued",
   running: "running",
   downloading: "downloading",
@@ -272,6 +274,9 @@ function facetGrid(grid, cells, ctx) {
   const aspects = columnAspects(grid, cells);
   const head = grid.rows ? "fit-content(12em) " : "";
   table.style.gridTemplateColumns = head + aspects.map((a) => `minmax(0, ${a.toFixed(3)}fr)`).join(" ");
+  // Wide pages (the report): no clip taller than MAX_CLIP_PX, so the grid stops growing there.
+  const sum = aspects.reduce((x, y) => x + y, 0);
+  table.style.maxWidth = `calc(${grid.rows ? "12em + " : ""}${Math.round(sum * MAX_CLIP_PX + 10 * aspects.length)}px + ${aspects.length * 8}px)`;
   if (grid.rows || grid.cols) {
     if (grid.rows) table.append(h("div", "kl-corner", `${grid.rows} ↓${grid.cols ? ` · ${grid.cols} →` : ""}`));
     for (const col of grid.col_values) {

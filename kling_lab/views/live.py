@@ -226,7 +226,7 @@ class LiveGrid:
         pending = Journal(self.store.journal_dir).pending().values()
         at_fal = [p.fingerprint for p in pending if p.fingerprint in self.records]
         if at_fal:
-            self.mark(at_fal, "queued", "at fal")
+            self.mark(at_fal, "submitted")  # journaled: at fal, queued or running (the journal cannot tell)
         if self.done == len(self.records):
             self.finish()
             return True
