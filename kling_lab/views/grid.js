@@ -272,11 +272,11 @@ function columnAspects(grid, cells) {
 function facetGrid(grid, cells, ctx) {
   const table = h("div", "kl-grid");
   const aspects = columnAspects(grid, cells);
-  const head = grid.rows ? "fit-content(12em) " : "";
+  const head = grid.rows ? "fit-content(9em) " : "";
   table.style.gridTemplateColumns = head + aspects.map((a) => `minmax(0, ${a.toFixed(3)}fr)`).join(" ");
   // Wide pages (the report): no clip taller than MAX_CLIP_PX, so the grid stops growing there.
   const sum = aspects.reduce((x, y) => x + y, 0);
-  table.style.maxWidth = `calc(${grid.rows ? "12em + " : ""}${Math.round(sum * MAX_CLIP_PX + 10 * aspects.length)}px + ${aspects.length * 8}px)`;
+  table.style.maxWidth = `calc(${grid.rows ? "9em + " : ""}${Math.round(sum * MAX_CLIP_PX + 10 * aspects.length)}px + ${aspects.length * 8}px)`;
   if (grid.rows || grid.cols) {
     if (grid.rows) table.append(h("div", "kl-corner", `${grid.rows} ↓${grid.cols ? ` · ${grid.cols} →` : ""}`));
     for (const col of grid.col_values) {
