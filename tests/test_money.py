@@ -26,3 +26,8 @@ def test_a_frame_of_mixed_backends_says_what_was_paid():
 def test_missing_costs_count_as_zero(cost):
     df = pd.DataFrame({"backend": ["fal", "fal"], "cost_usd": [1.4, cost]})
     assert spent_text(df) == "spent $1.40"
+
+
+def test_a_missing_backend_is_not_the_emulator():
+    df = pd.DataFrame({"backend": pd.array(["emulator", None], dtype="string"), "cost_usd": [1.4, 2.8]})
+    assert spent_text(df) == "spent $2.80 (+ $1.40 at fal prices on the emulator: not spent)"

@@ -29,6 +29,10 @@ def money_text(amount: float, backend: str) -> str:
     return f"spent {usd(amount)}"
 
 
+def _is_emulator(backend: Any) -> bool:
+    return isinstance(backend, str) and backend == EMULATOR  # a missing backend (NA, None) is not
+
+
 def _amount(value: Any) -> float:
     try:
         number = float(value)
@@ -41,7 +45,7 @@ def split_costs(backends: Iterable[Any], costs: Iterable[Any]) -> tuple[float, f
     """(real dollars, emulator dollars) of rows given as parallel ``backend`` / ``cost_usd`` values."""
     real = emulated = 0.0
     for backend, cost in zip(backends, costs):
-        if backend == EMULATOR:
+        if _is_emulator(backend):
             emulated += _amount(cost)
         else:
             real += _amount(cost)
@@ -54,7 +58,7 @@ def spent_text(runs: Any) -> str:
         return money_text(0.0, "")
     backends = runs["backend"] if "backend" in runs else [""] * len(runs)
     real, emulated = split_costs(backends, runs["cost_usd"])
-    only_emulator = all(b == EMULATOR for b in backends)
+    only_emulator = all(_is_emulator(b) for b in backends)
     if only_emulator:
         return money_text(emulated, EMULATOR)
     text = money_text(real, "")
