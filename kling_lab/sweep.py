@@ -118,7 +118,12 @@ class Estimate:
             ("cost if all succeed", f"${self.total_usd:.2f} at fal prices"),
             ("worst-case time", f"≈ {self.worst_case_s / 60:.0f} min at concurrency {self.concurrency}"),
         ]
-        return card_html("Estimate", rows, verdict=str(self))
+        if len(self.by_model) > 1 or self.unpriced:
+            rows += [
+                (alias, f"{m.requests} requests, " + ("price unknown" if m.usd is None else f"${m.usd:.2f}"))
+                for alias, m in self.by_model.items()
+            ]
+        return card_html("Estimate", rows, verdict=str(self).splitlines()[0])
 
     def __str__(self) -> str:
         mins = self.worst_case_s / 60
@@ -339,7 +344,10 @@ class Sweep:
         """Each request input → its distinct values in sweep order (one value: fixed for every item)."""
         seen: dict[str, dict[str, Any]] = {}
         for item in self.items:
-            for name, value in item.request.model_dump().items():
+            arguments = item.request.arguments()
+            if len({i.model for i in self.items}) > 1:
+                arguments = {"model": item.model, **arguments}
+            for name, value in arguments.items():
                 seen.setdefault(name, {}).setdefault(repr(value), value)
         return {name: list(values.values()) for name, values in seen.items()}
 

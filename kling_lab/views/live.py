@@ -49,18 +49,13 @@ WITH_ROW = frozenset({"ok", "failed", "cancelled", "skipped_budget", "cache_hit"
 def planned_record(sweep: Sweep, index: int) -> dict[str, Any]:
     """A pending record for item ``index`` of ``sweep`` (the columns a grid facets and filters by)."""
     item = sweep.items[index]
-    req = item.request
     return {
+        **item.request.columns(),
         "run_id": None,
         "fingerprint": item.fingerprint,
         "sweep_id": sweep.sweep_id,
         "experiment": sweep.name,
         "sweep_index": item.index,
-        "prompt": req.prompt,
-        "negative_prompt": req.negative_prompt,
-        "cfg_scale": req.cfg_scale,
-        "aspect_ratio": req.aspect_ratio,
-        "duration_s": int(req.duration),
         "repeat": item.repeat,
         "status": PENDING,
         "live_state": "planned",
@@ -68,12 +63,11 @@ def planned_record(sweep: Sweep, index: int) -> dict[str, Any]:
 
 
 def default_facets(sweep: Sweep) -> tuple[str | None, str | None]:
-    """(rows, cols) for a sweep's grid: the inputs that vary, the one with more values as columns."""
-    inputs = sweep.inputs()
-    names = {"duration": "duration_s"}
-    varying = [names.get(k, k) for k, vs in inputs.items() if len(vs) > 1 and names.get(k, k) in PARAM_COLUMNS]
-    varying.sort(key=lambda c: -len(inputs["duration" if c == "duration_s" else c]))
-    if len({i.repeat for i in sweep.items}) > 1:
+    """(rows, cols) for a sweep's grid: the parameters that vary, the one with more values as columns."""
+    records = [planned_record(sweep, i) for i in range(len(sweep.items))]
+    counts = {c: len(values.distinct(r.get(c) for r in records)) for c in PARAM_COLUMNS}
+    varying = sorted((c for c in PARAM_COLUMNS if c != "repeat" and counts[c] > 1), key=lambda c: -counts[c])
+    if counts["repeat"] > 1:
         varying.append("repeat")
     cols = varying[0] if varying else None
     rows = varying[1] if len(varying) > 1 else None
