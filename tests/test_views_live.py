@@ -163,3 +163,5 @@ def test_bad_input_fails_before_anything_starts(tmp_path):
         kl.run(SWEEP, store=tmp_path / "s", show=True, concurrency=0)
     with pytest.raises(kl.InvalidInput, match="unknown column"):
         kl.run(SWEEP, store=tmp_path / "s", show=True, rows="colour")
+    with pytest.raises(kl.InvalidInput, match="race"):
+        kl.run(SWEEP, store=tmp_path / "s", show=True, strategy="race")

@@ -299,7 +299,7 @@ def run(
     cols: str | None = None,
     **options: Any,
 ) -> Any:
-    """Run a sweep; see :func:`kling_lab.runner.api.run` for the options.
+    """Run a sweep; see :func:`kling_lab.runner.api.run` for the options (``strategy="race"`` too).
 
     ``show=True``: return a :class:`LiveRun` at once and run in the background, so the notebook
     stays usable; as a cell's last line it shows the grid filling in (``rows``/``cols`` facet it;
@@ -307,6 +307,9 @@ def run(
     """
     if not show:
         return run_now(sweep, backend=backend, store=store, backend_options=backend_options, **options)
+    if options.get("strategy", "grid") != "grid":
+        raise InvalidInput("show=True shows a fixed grid; a race (strategy='race') runs without it")
+    options.pop("strategy", None)
     sweep = as_sweep(sweep)
     resolved = RunStore.coerce(store)
     name = backend if isinstance(backend, str) else getattr(backend, "name", "custom")
