@@ -482,6 +482,7 @@ def _render(tmp_path: Path, name: str, **changes: Any) -> Path:
         height=180,
         fps=24,
         variation_seed=1,
+        blind=False,  # the parameter panel these motion calibrations were measured with
     )
     path = tmp_path / f"{name}.mp4"
     render_placeholder(path, **{**params, **changes})
