@@ -66,3 +66,7 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
             assert (figure["passed"] is None) == (figure["target"] is None)
     for line in ("targets PASS", "1. Overhead", "6. QC"):
         assert line in proc.stdout
+    cache = {key: figure["value"] for key, figure in results["sections"]["cache"]["figures"].items()}
+    assert cache["repeat_submissions"] == 0 and cache["repeat_cache_hits"] == 4  # --quick: 4 requests
+    assert cache["resume_duplicate_submissions"] == 0 and cache["resume_duplicate_downloads"] == 0
+    assert cache["resume_ok_rows"] == 4 and cache["killed_in_flight"] >= 1

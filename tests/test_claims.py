@@ -43,3 +43,21 @@ def test_claim_held_by_a_live_process_in_another_interpreter(tmp_path):
     finally:
         proc.communicate("\n", timeout=30)
     assert Claims(tmp_path).try_acquire("k"), "its process ended without releasing: stale"
+
+
+def test_unreadable_or_incomplete_claims_are_stale(tmp_path):
+    claims = Claims(tmp_path / "nested" / "claims")  # created on first use, parents too
+    assert claims.holder("missing") is None
+    claims.directory.mkdir(parents=True)
+    (claims.directory / "torn.claim").write_text('{"pid": ')  # a claim cut short
+    (claims.directory / "nopid.claim").write_text(json.dumps({"host": socket.gethostname()}))
+    assert claims.holder("torn") is None and claims.holder("nopid") is None
+    assert claims.try_acquire("torn") and claims.try_acquire("nopid") and claims.try_acquire("fresh")
+
+
+def test_releasing_a_claim_whose_file_is_gone_is_quiet(tmp_path):
+    claims = Claims(tmp_path)
+    assert claims.try_acquire("k")
+    (tmp_path / "k.claim").unlink()  # e.g. the claims directory was cleaned up meanwhile
+    claims.release("k")
+    assert claims.try_acquire("k")

@@ -17,6 +17,7 @@ window.mountWidget = async (state) => {
     send: (msg) => window.klSent.push(msg),
   };
   window.klModel = model;
+  window.klDeliver = (msg) => (handlers["msg:custom"] || []).forEach((fn) => fn(msg)); // w.send(...) from Python
   const style = document.createElement("style");
   style.textContent = state._css || "";
   document.head.append(style);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from typing import Any
 
 from kling_lab.backends.base import Backend, Completed
 from kling_lab.errors import BackendError
@@ -20,6 +21,16 @@ async def uninterruptible(coro: Awaitable[None]) -> None:
     while not task.done():
         try:
             await asyncio.shield(task)
+        except asyncio.CancelledError:
+            continue
+
+
+async def settled(task: asyncio.Future[Any]) -> None:
+    """Wait until ``task`` is done, whatever its outcome, even if cancelled meanwhile (the task
+    itself is never cancelled: its outcome, e.g. a request id fal has billed, must not be lost)."""
+    while not task.done():
+        try:
+            await asyncio.wait([task])
         except asyncio.CancelledError:
             continue
 

@@ -28,7 +28,7 @@ from kling_lab.backends.base import Completed, InProgress, Queued, Status
 from kling_lab.errors import BackendError, DownloadError
 from kling_lab.media.download import Downloaded, download
 from kling_lab.models import ModelRequest
-from kling_lab.runner.cancel import cancel_on_interrupt, cancel_quietly, uninterruptible
+from kling_lab.runner.cancel import cancel_on_interrupt, cancel_quietly, settled, uninterruptible
 from kling_lab.runner.context import RunContext
 from kling_lab.runner.events import TERMINAL_STATES, JobState
 from kling_lab.runner.journal import PendingRequest
@@ -192,7 +192,7 @@ class Job:
         self.row["arguments_json"] = canonical_json(arguments)
         try:
             request_id = await retry(
-                lambda: ctx.backend.submit(self.endpoint, arguments, fingerprint=self.fingerprint),
+                lambda: self._submit_once(arguments),
                 ctx.options.submit_policy,
                 rng=ctx.rng,
                 on_attempt=self._count_attempt,
@@ -200,6 +200,26 @@ class Job:
         except BackendError as exc:
             await self._fail(exc.error_type or "submit_error", str(exc))
             return False
+        self._submitted(request_id, arguments)
+        return True
+
+    async def _submit_once(self, arguments: dict[str, Any]) -> str:
+        """One submit call, shielded from interrupts: fal may have created (and will bill) the job
+        before its answer arrives, so an interrupt waits for that answer (never for another
+        attempt) and journals the id it brings, for :meth:`run` to cancel at fal."""
+        backend = self.ctx.backend
+        attempt = asyncio.ensure_future(backend.submit(self.endpoint, arguments, fingerprint=self.fingerprint))
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            await settled(attempt)
+            if not attempt.cancelled() and attempt.exception() is None:
+                self._submitted(attempt.result(), arguments)
+            raise
+
+    def _submitted(self, request_id: str, arguments: dict[str, Any]) -> None:
+        """Journal a new request id (fsync'ed) before anything else happens to it."""
+        ctx = self.ctx
         submitted_at = utcnow()
         ctx.journal.submitted(
             request_id=request_id,
@@ -214,7 +234,6 @@ class Job:
         ctx.submitted += 1
         self.row.update(request_id=request_id, submitted_at=submitted_at)
         self.emit("queued")
-        return True
 
     def _image_meta(self) -> dict[str, Any]:
         return {k: v for k in ("image_sha256", "end_image_sha256") if (v := self.row.get(k)) is not None}

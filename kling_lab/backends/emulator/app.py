@@ -19,6 +19,7 @@ counted and kept only as a SHA-256 digest (``stats()["authorization"]``).
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -101,7 +102,7 @@ class EmulatorApp:
         return await self._submit(http, endpoint)
 
     async def _submit(self, http: web.Request, endpoint: ModelEndpoint[Any]) -> web.StreamResponse:
-        if not _authorized(http):
+        if not _authorized(http, self.queue.config.accepted_key_sha256):
             return _unauthorized()
         try:
             body = await http.json()
@@ -116,6 +117,7 @@ class EmulatorApp:
         self.queue.counters.calls["submit"] += 1
         input_hash = endpoint.input_hash(value)
         if (fault := self.faults.infra(http, "submit", input_hash)) is not None:
+            await self.queue.answer_submit()  # a held answer may be an error too
             return fault
 
         async def work(job: Job) -> Any:
@@ -130,6 +132,7 @@ class EmulatorApp:
             fingerprint=http.headers.get(FINGERPRINT_HEADER),
             notes=endpoint.notes,
         )
+        await self.queue.answer_submit()  # a test may hold the answer: fal has the job, the client no id yet
         if self.faults.lost_submit(job):
             return drop(http)
         answer = {"request_id": job.request_id, **self._urls(job), "queue_position": self.queue.position(job)}
@@ -139,7 +142,7 @@ class EmulatorApp:
         """``handle`` behind the preamble every request route shares: key, counting, faults, 404."""
 
         async def handler(http: web.Request) -> web.StreamResponse:
-            if not _authorized(http):
+            if not _authorized(http, self.queue.config.accepted_key_sha256):
                 return _unauthorized()
             self.queue.counters.calls[call] += 1
             request_id = http.match_info["request_id"]
@@ -257,10 +260,13 @@ class EmulatorApp:
         return middleware
 
 
-def _authorized(http: web.Request) -> bool:
-    """fal's ``Authorization: Key …`` header is present (its value is never logged or kept)."""
+def _authorized(http: web.Request, accepted_sha256: list[str] | None) -> bool:
+    """fal's ``Authorization: Key …`` header is present and, when the config names the accepted
+    keys (as digests), one of them (its value is never logged or kept)."""
     value = http.headers.get("Authorization", "")
-    return value.startswith("Key ") and len(value) > len("Key ")
+    if not (value.startswith("Key ") and len(value) > len("Key ")):
+        return False
+    return accepted_sha256 is None or hashlib.sha256(value.encode("utf-8")).hexdigest() in accepted_sha256
 
 
 def _unauthorized() -> web.Response:

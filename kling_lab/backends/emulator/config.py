@@ -42,6 +42,16 @@ class EmulatorConfig(BaseModel):
         description="placeholders show a neutral clip code, not the parameters (A/B votes stay blind); "
         "False burns in the prompt, cfg_scale and negative prompt",
     )
+    accepted_key_sha256: list[str] | None = Field(
+        None,
+        description="SHA-256 digests of the Authorization values accepted (as in stats()['authorization']); "
+        "None accepts any 'Key …'; any other value gets 401, as a revoked key does at fal",
+    )
+    hold_submit_responses: bool = Field(
+        False,
+        description="a submit creates its job at once but its answer (an error answer too) waits until this is False "
+        "again (a test holds a submit in flight: fal has the job, the client has no id yet)",
+    )
 
     rate_429: Probability = 0.0
     retry_after_s: float = Field(0.2, ge=0.0, le=3600.0)
