@@ -147,7 +147,9 @@ def submit_directly(item) -> str:
     async def submit() -> str:
         backend = EmulatorBackend()
         try:
-            return await backend.submit(item.request, fingerprint=item.fingerprint)
+            return await backend.submit(
+                item.request.endpoint.id, item.request.arguments(), fingerprint=item.fingerprint
+            )
         finally:
             await backend.aclose()
 

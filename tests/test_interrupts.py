@@ -177,12 +177,12 @@ class Scripted:
     def __init__(self, cancel: str | Exception = "requested", statuses: list[Any] | None = None) -> None:
         self._cancel, self.statuses, self.polls = cancel, list(statuses or []), 0
 
-    async def cancel(self, request_id: str) -> str:
+    async def cancel(self, endpoint: str, request_id: str) -> str:
         if isinstance(self._cancel, Exception):
             raise self._cancel
         return self._cancel
 
-    async def status(self, request_id: str) -> Any:
+    async def status(self, endpoint: str, request_id: str) -> Any:
         self.polls += 1
         item = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
         if isinstance(item, Exception):
@@ -196,7 +196,7 @@ def test_cancel_notes_say_what_fal_answered():
     from kling_lab.runner.cancel import cancel_on_interrupt, cancel_quietly, confirm_cancel
 
     def on_interrupt(backend: Scripted) -> str | None:
-        return asyncio.run(cancel_on_interrupt(backend, "r", poll_interval_s=0.01))
+        return asyncio.run(cancel_on_interrupt(backend, "e", "r", poll_interval_s=0.01))
 
     cancelled = Completed(error=None, error_type="request_cancelled")  # fal may send the type alone
     confirmed = Scripted("requested", [Queued(0), cancelled])
@@ -209,9 +209,11 @@ def test_cancel_notes_say_what_fal_answered():
     assert lost.polls == 1, "a status error ends the confirmation at once"
     failed = on_interrupt(Scripted(BackendError("boom", transient=True)))
     assert failed == "interrupted; the cancel call failed (boom): fal may still run and bill it"
-    assert asyncio.run(cancel_quietly(Scripted(RuntimeError("boom")), "r")) == "failed"
-    assert asyncio.run(cancel_quietly(Scripted("completed"), "r")) == "completed"
-    assert asyncio.run(confirm_cancel(Scripted("requested", [Queued(0)]), "r", 0.01, timeout_s=0.05)) == "requested"
+    assert asyncio.run(cancel_quietly(Scripted(RuntimeError("boom")), "e", "r")) == "failed"
+    assert asyncio.run(cancel_quietly(Scripted("completed"), "e", "r")) == "completed"
+    assert (
+        asyncio.run(confirm_cancel(Scripted("requested", [Queued(0)]), "e", "r", 0.01, timeout_s=0.05)) == "requested"
+    )
 
 
 def test_settled_and_uninterruptible_outlast_repeated_interrupts():

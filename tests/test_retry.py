@@ -127,16 +127,17 @@ def test_the_backoff_schedule_is_pinned():
 def test_a_permanent_error_at_submit_gets_exactly_one_attempt_through_the_runner(emulator, tmp_path, case):
     import hashlib
 
-    from kling_lab.request import KlingRequest
+    import dataclasses
+
     from kling_lab.runner.api import run
     from kling_lab.store.run_store import load_runs
     from kling_lab.sweep import Sweep, SweepItem
 
+    request = Sweep.grid("permanent", prompt="a kite").items[0].request
     if case == "401":  # fal no longer accepts the key (revoked)
         emulator.configure(accepted_key_sha256=[hashlib.sha256(b"Key some-other-key").hexdigest()])
-        request = KlingRequest(prompt="a kite")
     else:  # fal's own validation refuses what ours let through
-        request = KlingRequest.model_construct(**{**KlingRequest(prompt="a kite").model_dump(), "cfg_scale": 7.0})
+        request = dataclasses.replace(request, input=request.input.model_copy(update={"cfg_scale": 7.0}))
     sweep = Sweep("permanent", (SweepItem(request),))
     result = run(sweep, store=tmp_path, progress=False, max_submit_attempts=6, backoff=Backoff(0.001, 0.01))
     row = load_runs(tmp_path).iloc[0]

@@ -79,7 +79,7 @@ class EmulatorApp:
     def routes(self) -> list[web.RouteDef]:
         """The route table: the emulator's own, storage, pricing, then fal's queue API for any endpoint id."""
         base = "/{prefix:.+}/requests/{request_id}"
-        storage = StorageRoutes(lambda: self.shop.storage, self.queue, _authorized)
+        storage = StorageRoutes(lambda: self.shop.storage, self.queue, self._authorized)
         return [
             web.get("/_emulator/files/{request_id}/{name}", self._file),
             web.get("/_emulator/stats", self._stats),
@@ -87,12 +87,16 @@ class EmulatorApp:
             web.post("/_emulator/config", self._post_config),
             web.post("/_emulator/reset", self._reset),
             *storage.routes(),
-            *PricingRoutes(self.queue, _authorized).routes(),
+            *PricingRoutes(self.queue, self._authorized).routes(),
             web.get(f"{base}/status", self._on_job("status", self._status)),
             web.get(base, self._on_job("result", self._result)),
             web.put(f"{base}/cancel", self._on_job("cancel", self._cancel)),
             web.post("/{endpoint_id:.+}", self._submit_any),
         ]
+
+    def _authorized(self, http: web.Request) -> bool:
+        """A ``Key …`` the current config accepts (any, unless ``accepted_key_sha256`` names them)."""
+        return _key_accepted(http, self.queue.config.accepted_key_sha256)
 
     # -- fal's queue API -----------------------------------------------------------------------
     async def _submit_any(self, http: web.Request) -> web.StreamResponse:
@@ -102,7 +106,7 @@ class EmulatorApp:
         return await self._submit(http, endpoint)
 
     async def _submit(self, http: web.Request, endpoint: ModelEndpoint[Any]) -> web.StreamResponse:
-        if not _authorized(http, self.queue.config.accepted_key_sha256):
+        if not self._authorized(http):
             return _unauthorized()
         try:
             body = await http.json()
@@ -142,7 +146,7 @@ class EmulatorApp:
         """``handle`` behind the preamble every request route shares: key, counting, faults, 404."""
 
         async def handler(http: web.Request) -> web.StreamResponse:
-            if not _authorized(http, self.queue.config.accepted_key_sha256):
+            if not self._authorized(http):
                 return _unauthorized()
             self.queue.counters.calls[call] += 1
             request_id = http.match_info["request_id"]
@@ -260,7 +264,7 @@ class EmulatorApp:
         return middleware
 
 
-def _authorized(http: web.Request, accepted_sha256: list[str] | None) -> bool:
+def _key_accepted(http: web.Request, accepted_sha256: list[str] | None) -> bool:
     """fal's ``Authorization: Key …`` header is present and, when the config names the accepted
     keys (as digests), one of them (its value is never logged or kept)."""
     value = http.headers.get("Authorization", "")
