@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -76,17 +77,43 @@ class ModelEndpoint(ABC, Generic[InputT]):
         """The body of ``GET …/requests/{id}`` for a job that completed ok."""
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """What the emulator drew into a placeholder clip (the judge endpoints score from it)."""
+
+    prompt: str
+    negative_prompt: str
+    cfg_scale: float
+    duration_s: float
+    model: str
+
+
 class Workshop:
     """Where work runs: a thread pool sized to the concurrency, a directory for output files, the
-    live config, and the emulated fal storage (uploaded inputs)."""
+    live config, the emulated fal storage (uploaded inputs) and what every clip it rendered shows
+    (by the clip's sha256, so a clip sent back to a judge endpoint is recognised)."""
 
     def __init__(self, queue: JobQueue, base_url: Callable[[], str] = lambda: "") -> None:
         self._queue = queue
+        self._base_url = base_url
         self.faults = Faults(queue)
         self.files = Path(tempfile.mkdtemp(prefix="kling-lab-emulator-"))
         self.storage = Storage(self.files / "uploads", base_url)
+        self.rendered: dict[str, Rendered] = {}  # sha256 of a rendered clip -> what it shows
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_workers = 0
+
+    def local_file(self, url: str) -> Path | None:
+        """The file behind one of this emulator's URLs: an upload to its storage or a job's output."""
+        stored = self.storage.find(url)
+        if stored is not None:
+            return stored.path
+        prefix = f"{self._base_url()}/_emulator/files/"
+        if not isinstance(url, str) or not url.startswith(prefix):
+            return None
+        request_id, _, name = url[len(prefix) :].partition("/")
+        job = self._queue.get(request_id)
+        return job.files.get(name) if job is not None and job.state == "ok" else None
 
     @property
     def config(self) -> EmulatorConfig:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kling_lab.backends.emulator.endpoints import FileUrl, ModelEndpoint, Workshop
+from kling_lab.backends.emulator.endpoints import FileUrl, ModelEndpoint, Rendered, Workshop
 from kling_lab.backends.emulator.faults import CONTENT_POLICY_MESSAGE
 from kling_lab.backends.emulator.queue import Job, JobFailed
 from kling_lab.backends.emulator.render import render_placeholder, scaled
@@ -86,9 +86,18 @@ class VideoEndpoint(ModelEndpoint[BaseModel]):
             blind=config.blind,
         )
         try:
-            return await shop.make_file(job, f"emulator-{job.request_id}.mp4", render)
+            path = await shop.make_file(job, f"emulator-{job.request_id}.mp4", render)
         except Exception as exc:
             raise JobFailed(f"Rendering failed: {exc}", "internal_server_error") from exc
+        digest = await asyncio.to_thread(_sha256, path)
+        shop.rendered[digest] = Rendered(
+            prompt=prompt,
+            negative_prompt=str(args.get("negative_prompt") or ""),
+            cfg_scale=float(args.get("cfg_scale", 0.5)),
+            duration_s=float(seconds),
+            model=self.model.alias,
+        )
+        return path
 
     def output(self, job: Job, file_url: FileUrl) -> dict[str, Any]:
         video: Path = job.result
@@ -104,6 +113,10 @@ class VideoEndpoint(ModelEndpoint[BaseModel]):
             seed = self.arguments(job.input).get("seed")
             body["seed"] = seed if isinstance(seed, int) and seed >= 0 else int(job.key[:8], 16)
         return body
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 __all__ = ["VideoEndpoint"]
