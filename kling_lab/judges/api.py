@@ -229,20 +229,17 @@ async def judge_async(
     result = JudgeResult(the_judge.name, name, the_store, len(calls), cached=len(calls) - len(left))
     if not left:  # everything judged before: no backend to start, nothing to pay
         return result
-    runner = make_runner(
+    runner = make_judge_runner(
         backend,
         the_store,
         backend_options=backend_options,
-        factory=lambda b, s, o: JudgeRunner(b, s, o, resolve=resolve_call),
         concurrency=concurrency,
         max_cost_usd=max_cost_usd,
         force=force,
         progress=progress,
         request_timeout_s=request_timeout_s,
         observers=observers,
-        media_hook=None,
     )
-    assert isinstance(runner, JudgeRunner)
 
     def show(plan: Plan) -> None:
         if announce or runner.backend.name == "fal":
@@ -438,13 +435,19 @@ def pending_judge_calls(store: StoreLike = None, backend: str = "emulator") -> i
     return len(_pending_judge_calls(RunStore.coerce(store), backend))
 
 
-async def resume_judging_async(
-    *, store: StoreLike = None, backend: str | Backend | None = "emulator", **options: Any
-) -> RunResult:
-    """Collect every journaled judge call of ``backend`` that has no row yet (never sends again)."""
+def make_judge_runner(
+    backend: str | Backend | None = "emulator", store: StoreLike = None, **options: Any
+) -> JudgeRunner:
+    """A runner of judge calls (the cap rules of :func:`kling_lab.runner.api.make_runner` apply)."""
     runner = make_runner(
         backend, store, factory=lambda b, s, o: JudgeRunner(b, s, o, resolve=resolve_call), media_hook=None, **options
     )
+    assert isinstance(runner, JudgeRunner)
+    return runner
+
+
+async def resume_judging_async(runner: JudgeRunner) -> RunResult:
+    """Collect every journaled judge call of the runner's backend that has no row yet (never sends again)."""
     try:
         return await runner.resume()
     finally:
@@ -459,6 +462,7 @@ __all__ = [
     "judge",
     "judge_async",
     "load_judgements",
+    "make_judge_runner",
     "pending_judge_calls",
     "resolve_call",
     "resume_judging_async",

@@ -145,11 +145,16 @@ def _key(value: Any) -> Any:
 def select_runs(runs: pd.DataFrame | None, store: RunStore, sweep_id: str | None) -> pd.DataFrame:
     """The runs to judge: ``runs`` as given, else the store's (one sweep's with ``sweep_id``)."""
     if runs is None:
-        runs = store.load(sweep_id=sweep_id, judgements=False)
-    elif sweep_id is not None:
-        runs = runs[runs["sweep_id"] == sweep_id]
+        runs = store.load(judgements=False)
     if not isinstance(runs, pd.DataFrame):
         raise InvalidInput(f"runs: expected a DataFrame from kl.load_runs; got {type(runs).__name__}")
+    if sweep_id is not None:
+        if "sweep_id" not in runs.columns or not (runs["sweep_id"] == sweep_id).fillna(False).any():
+            known = ", ".join(str(s) for s in runs.get("sweep_id", pd.Series(dtype=str)).dropna().unique()[:5])
+            raise InvalidInput(
+                f"no sweep {sweep_id!r} in these runs" + (f"; sweeps here include: {known}" if known else "")
+            )
+        runs = runs[(runs["sweep_id"] == sweep_id).fillna(False).astype(bool)]
     needed = {"run_id", "status", "video_sha256", "video_path"} - set(runs.columns)
     if needed:
         raise InvalidInput(f"runs: missing columns {sorted(needed)}; pass a DataFrame from kl.load_runs")

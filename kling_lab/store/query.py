@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from kling_lab.errors import InvalidInput
-from kling_lab.store.run_store import RunStore
 from kling_lab.store.judgements import DATASET as JUDGEMENTS
 from kling_lab.store.judgements import SCHEMA as JUDGEMENT_SCHEMA
+from kling_lab.store.run_store import RunStore
 from kling_lab.store.schema import RUN_SCHEMA
 
 RETRIES = 5

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -79,7 +81,8 @@ class ModelEndpoint(ABC, Generic[InputT]):
 
 @dataclass(frozen=True)
 class Rendered:
-    """What the emulator drew into a placeholder clip (the judge endpoints score from it)."""
+    """What the emulator drew into a placeholder clip, kept in the file's ``comment`` metadata tag
+    (the judge endpoints score from it, whichever emulator made the clip)."""
 
     prompt: str
     negative_prompt: str
@@ -87,11 +90,28 @@ class Rendered:
     duration_s: float
     model: str
 
+    TAG: ClassVar[str] = "kling_lab_emulator"
+
+    def comment(self) -> str:
+        return json.dumps({self.TAG: dataclasses.asdict(self)}, ensure_ascii=False)
+
+    @classmethod
+    def read(cls, path: Path) -> Rendered | None:
+        """What the clip at ``path`` shows, if this emulator (any instance) rendered it."""
+        import av
+
+        try:
+            with av.open(str(path)) as container:
+                comment = container.metadata.get("comment", "")
+            facts = json.loads(comment)[cls.TAG]
+            return cls(**{f.name: facts[f.name] for f in dataclasses.fields(cls)})
+        except Exception:  # noqa: BLE001 - not an emulator clip (or not a video): nothing known
+            return None
+
 
 class Workshop:
     """Where work runs: a thread pool sized to the concurrency, a directory for output files, the
-    live config, the emulated fal storage (uploaded inputs) and what every clip it rendered shows
-    (by the clip's sha256, so a clip sent back to a judge endpoint is recognised)."""
+    live config, and the emulated fal storage (uploaded inputs)."""
 
     def __init__(self, queue: JobQueue, base_url: Callable[[], str] = lambda: "") -> None:
         self._queue = queue
@@ -99,7 +119,6 @@ class Workshop:
         self.faults = Faults(queue)
         self.files = Path(tempfile.mkdtemp(prefix="kling-lab-emulator-"))
         self.storage = Storage(self.files / "uploads", base_url)
-        self.rendered: dict[str, Rendered] = {}  # sha256 of a rendered clip -> what it shows
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_workers = 0
 

@@ -7,7 +7,8 @@
   "cost"}}``, billed per token at the model's rates.
 
 No model looks at anything. The answer is derived from what the emulator itself rendered into the
-clip (it remembers every clip it made by sha256: prompt, negative prompt, cfg_scale, length):
+clip (every placeholder clip carries prompt, negative prompt, cfg_scale and length in its
+``comment`` metadata tag, so any emulator instance reads them back):
 when the prompt the judge is asked about (between ``<prompt>`` and ``</prompt>``) is the one burned
 into the clip, prompt adherence rises with cfg_scale; otherwise it is 1. Visual quality is higher
 with a negative prompt, motion realism falls with cfg_scale (faster drift), each with a small
@@ -180,7 +181,7 @@ class _JudgeEndpoint(ModelEndpoint[BaseModel]):
             if path is None:
                 raise JobFailed(f"Failed to download the video from {url[:200]}", "file_download_error")
             sha = await asyncio.to_thread(_sha256, path)
-            facts = shop.rendered.get(sha)
+            facts = await asyncio.to_thread(Rendered.read, path)
             clips.append((sha, facts))
             seconds.append(facts.duration_s if facts is not None else await asyncio.to_thread(_seconds, path))
         job.log(f"Judging {len(clips)} clip(s) with placeholder scores (kling_lab emulator: no model looks)")

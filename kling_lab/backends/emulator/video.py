@@ -72,6 +72,13 @@ class VideoEndpoint(ModelEndpoint[BaseModel]):
         width, height = scaled(self.size(args, shop), config.render_scale)
         job.log(f"Rendering placeholder video {width}x{height} at {config.fps} fps")
         variation = int.from_bytes(hashlib.sha256(f"{config.seed}|{job.key}".encode()).digest()[:8], "big")
+        drawn = Rendered(
+            prompt=prompt,
+            negative_prompt=str(args.get("negative_prompt") or ""),
+            cfg_scale=float(args.get("cfg_scale", 0.5)),
+            duration_s=float(seconds),
+            model=self.model.alias,
+        )
         render = partial(
             render_placeholder,
             prompt=prompt,
@@ -84,20 +91,12 @@ class VideoEndpoint(ModelEndpoint[BaseModel]):
             fps=config.fps,
             variation_seed=variation,
             blind=config.blind,
+            comment=drawn.comment(),
         )
         try:
-            path = await shop.make_file(job, f"emulator-{job.request_id}.mp4", render)
+            return await shop.make_file(job, f"emulator-{job.request_id}.mp4", render)
         except Exception as exc:
             raise JobFailed(f"Rendering failed: {exc}", "internal_server_error") from exc
-        digest = await asyncio.to_thread(_sha256, path)
-        shop.rendered[digest] = Rendered(
-            prompt=prompt,
-            negative_prompt=str(args.get("negative_prompt") or ""),
-            cfg_scale=float(args.get("cfg_scale", 0.5)),
-            duration_s=float(seconds),
-            model=self.model.alias,
-        )
-        return path
 
     def output(self, job: Job, file_url: FileUrl) -> dict[str, Any]:
         video: Path = job.result
@@ -113,10 +112,6 @@ class VideoEndpoint(ModelEndpoint[BaseModel]):
             seed = self.arguments(job.input).get("seed")
             body["seed"] = seed if isinstance(seed, int) and seed >= 0 else int(job.key[:8], 16)
         return body
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 __all__ = ["VideoEndpoint"]
