@@ -24,6 +24,7 @@ if _typing.TYPE_CHECKING:
     from kling_lab.judges import get_judge, register_judge
     from kling_lab.judges.agreement import Agreement, judge_agreement
     from kling_lab.judges.api import JudgeEstimate, JudgeResult, estimate_judge, judge, load_judgements
+    from kling_lab.judges.metric import judge_metric
     from kling_lab.judges.rubric import Rubric
     from kling_lab.models import Endpoint, Model, get_model, list_models, register_model
     from kling_lab.models.pricing import ByDuration, Flat, PerClip, PerSecond, UserPrice
@@ -66,6 +67,7 @@ _WHERE: dict[str, str] = {
         ["JudgeEstimate", "JudgeResult", "estimate_judge", "judge", "load_judgements"], "kling_lab.judges.api"
     ),
     "Rubric": "kling_lab.judges.rubric",
+    "judge_metric": "kling_lab.judges.metric",
     "run_grid": "kling_lab.notebooks.grid",
     "ENDPOINT": "kling_lab.request",
     "KlingRequest": "kling_lab.request",
@@ -142,6 +144,7 @@ __all__ = [
     "get_model",
     "judge",
     "judge_agreement",
+    "judge_metric",
     "list_models",
     "load_judgements",
     "load_runs",

@@ -268,7 +268,9 @@ def test_agreement_without_judgements_says_what_to_do(store, emulator):
 
 def test_wilson_and_kappa_against_known_values():
     assert wilson_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)
-    assert wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12) and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12) and wilson_interval(10, 10)[1] == pytest.approx(
+        1.0
+    )
     assert all(pd.isna(x) for x in wilson_interval(0, 0))
     assert cohens_kappa(["left", "left", "right", "right"], ["left", "right", "right", "right"]) == pytest.approx(0.5)
     assert cohens_kappa(["left", "right"], ["left", "right"]) == pytest.approx(1.0)
@@ -289,3 +291,20 @@ def test_bad_input_is_refused_before_anything_is_sent(store, emulator, tmp_path)
         kl.judge(store=store, judge="pairwise", endpoint="fal-ai/video-understanding")
     assert emulator.stats()["submissions"] == 0
     assert kl.load_judgements(store).empty
+
+
+# -- the race metric -----------------------------------------------------------------------------
+def test_a_race_on_a_judge_score_judges_each_round_once(emulator, tmp_path):
+    store = tmp_path / "race"
+    sweep = kl.Sweep.grid("judged-race", prompt="A red fox trotting through fresh snow", cfg_scale=[0.1, 0.9])
+    metric = kl.judge_metric("vlm", "prompt_adherence", store=store, max_cost_usd=1)
+    result = kl.run(
+        sweep, strategy="race", metric=metric, higher_is_better=True, max_repeats=4, store=store, progress=False
+    )
+    assert result.winner is not None and result.winner.request.cfg_scale == 0.9, result.summary()
+    assert result.metric == "judge_vlm_prompt_adherence"
+    rows = kl.load_judgements(store)
+    assert len(rows) == result.clips and rows["video_sha256"].is_unique  # every clip judged once
+    assert metric.spent_usd == pytest.approx(0.01 * result.clips)
+    df = kl.load_runs(store)
+    assert df["judge_vlm_prompt_adherence"].notna().all()
