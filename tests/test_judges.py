@@ -308,3 +308,17 @@ def test_a_race_on_a_judge_score_judges_each_round_once(emulator, tmp_path):
     assert metric.spent_usd == pytest.approx(0.01 * result.clips)
     df = kl.load_runs(store)
     assert df["judge_vlm_prompt_adherence"].notna().all()
+
+
+def test_the_report_and_grid_cards_show_judge_scores(store, emulator, tmp_path):
+    from kling_lab.views.labels import card
+
+    kl.judge(store=store, progress=False)
+    df = kl.load_runs(store)
+    page = tmp_path / "report.html"
+    kl.report(df, page)
+    html = page.read_text()
+    assert "judge vlm prompt adherence" in html and "PLACEHOLDER" in html
+    shown = dict(card(df.iloc[0].to_dict(), facet_columns=["cfg_scale"], video=None)["metrics"])
+    assert shown["judge vlm prompt adherence"] == f"{df['judge_vlm_prompt_adherence'].iloc[0]:.3g}"
+    assert "judge vlm artifacts items" not in shown and "motion" in shown
