@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
+from urllib.parse import urlparse
 
 import httpx
 
@@ -250,9 +251,13 @@ class JudgeJob(Job):
         return submitted
 
     async def _use_live_result_urls(self) -> None:
-        """A clip whose fal result URL still answers is sent by that URL (no upload)."""
+        """A clip whose fal result URL still answers is sent by that URL (no upload). An emulator
+        fetches only its own files: another emulator's URL (a kernel's own, say) is not used."""
+        host = getattr(self.ctx.backend, "host", None)
         for i, clip in enumerate(self.call.clips):
             if i in self.call.reuse or not clip.result_url:
+                continue
+            if host is not None and urlparse(clip.result_url).netloc != host:
                 continue
             try:
                 response = await self.ctx.http().head(clip.result_url, timeout=HEAD_TIMEOUT_S)
