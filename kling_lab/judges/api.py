@@ -399,7 +399,9 @@ def estimate_judge(
         reattached,
         len(new),
         usd,
-        f"{the_judge.endpoint}: {the_judge.describe_price()}",
+        f"{the_judge.endpoint}: {describe()}"
+        if callable(describe := getattr(the_judge, "describe_price", None))
+        else the_judge.endpoint,
         missing,
         judge_kind=the_judge.kind,
     )
