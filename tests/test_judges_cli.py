@@ -160,3 +160,48 @@ def test_cli_refuses_runs_with_no_video(emulator, tmp_path, capsys):
     submitted = emulator.stats()["submissions"]
     assert_refused(["judge", "--store", str(store)], capsys, says="no run with a video")
     assert emulator.stats()["submissions"] == submitted and not (store / DATASET).exists()
+
+
+def retries_journaled(store) -> int:
+    journal = Journal(store / "journal")
+    return sum(
+        1
+        for path in journal.files()
+        for e in journal._events(path)
+        if e.get("event") == "submitted" and (e.get("sweep") or {}).get("retry_of")
+    )
+
+
+def test_sigkill_while_an_invalid_answer_is_asked_again_pays_for_no_call_twice(emulator, tmp_path):
+    store = tmp_path / "store"
+    make_clips(store, 3)
+    clip_fingerprints = set(judge_submissions(emulator))
+    emulator.configure(service_time_s=0.8, concurrency=3, rate_bad_judge_output=1.0)
+    proc = start_cli("judge", "--store", str(store), "--no-progress")
+    try:
+        wait_until(lambda: retries_journaled(store) >= 1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    again = start_cli("judge", "--store", str(store), "--no-progress")
+    _out, err = again.communicate(timeout=120)
+    assert again.returncode == 1, err  # every answer invalid twice: failed rows
+    rows = kl.load_judgements(store)
+    assert len(rows) == 3 and set(rows["error_type"]) == {"invalid_output"} and set(rows["tries"]) == {2}
+    assert rows["cost_usd"].tolist() == pytest.approx([0.02] * 3)  # the first call's cost carried over the kill
+    assert rows["raw_text"].str.contains("--- asked again ---").all()
+    judged = {k: v for k, v in judge_submissions(emulator).items() if k not in clip_fingerprints}
+    assert len(judged) == 6 and max(judged.values()) == 1, "each first call and each retry sent once"
+    assert Journal(store / "journal").pending() == {}
+
+
+def test_judge_calls_ride_out_429_500_and_dropped_connections(emulator, tmp_path):
+    store = tmp_path / "store"
+    make_clips(store, 4)
+    emulator.configure(rate_429=0.2, rate_500=0.15, rate_drop=0.1, retry_after_s=0.01, seed=3)
+    result = kl.judge(store=store, progress=False, backend_options=None)
+    assert result.count("ok") == 4, result.summary()
+    faults = emulator.stats()["faults"]
+    assert sum(faults.get(k, 0) for k in ("429", "500", "drop")) >= 1, faults
+    rows = kl.load_judgements(store)
+    assert rows["fingerprint"].is_unique and rows["request_id"].is_unique
