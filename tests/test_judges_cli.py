@@ -40,6 +40,12 @@ def judge_submissions(emulator) -> dict[str, int]:
     return emulator.stats()["submissions_by_fingerprint"]
 
 
+def all_journaled(emulator, store, clips: int) -> bool:
+    """Every judge call the emulator accepted is in the journal: a kill now cannot land between a submit
+    and its journal entry (that window is the journal's, for clips and judge calls alike)."""
+    return emulator.stats()["submissions"] - clips == len(judge_ids(store))
+
+
 def test_sigkill_mid_judging_then_a_rerun_pays_for_nothing_twice(emulator, tmp_path):
     store = tmp_path / "store"
     make_clips(store, 8)
@@ -47,7 +53,13 @@ def test_sigkill_mid_judging_then_a_rerun_pays_for_nothing_twice(emulator, tmp_p
     emulator.configure(service_time_s=0.8, concurrency=2)
     proc = start_cli("judge", "--store", str(store), "--concurrency", "4", "--no-progress")
     try:
-        wait_until(lambda: len(judge_ids(store)) >= 5 and len(RunStore(store).dataset_files(DATASET)) >= 1)
+        wait_until(
+            lambda: (
+                len(judge_ids(store)) >= 5
+                and len(RunStore(store).dataset_files(DATASET)) >= 1
+                and all_journaled(emulator, store, 8)
+            )
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -179,7 +191,7 @@ def test_sigkill_while_an_invalid_answer_is_asked_again_pays_for_no_call_twice(e
     emulator.configure(service_time_s=0.8, concurrency=3, rate_bad_judge_output=1.0)
     proc = start_cli("judge", "--store", str(store), "--no-progress")
     try:
-        wait_until(lambda: retries_journaled(store) >= 1)
+        wait_until(lambda: retries_journaled(store) >= 1 and all_journaled(emulator, store, 3))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

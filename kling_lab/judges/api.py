@@ -24,23 +24,21 @@ from typing import Any
 
 import pandas as pd
 
-from kling_lab._version import __version__
 from kling_lab.backends import Backend
 from kling_lab.errors import InvalidInput
 from kling_lab.judges import get_judge
 from kling_lab.judges.base import FalJudgeLike, LocalJudge
+from kling_lab.judges.local import judge_locally, local_fingerprint
 from kling_lab.judges.selection import Judged, arm_pairs, select_runs, singles, voted_pairs
 from kling_lab.runner.api import make_runner
 from kling_lab.runner.journal import Journal, PendingRequest
-from kling_lab.runner.judging import KIND, Clip, JudgeCall, JudgeRunner
+from kling_lab.runner.judge_call import KIND, Clip, JudgeCall
+from kling_lab.runner.judging import JudgeRunner
 from kling_lab.runner.options import RunOptions, RunResult
 from kling_lab.runner.plan import Plan
-from kling_lab.runner.rows import current_user, new_run_id
 from kling_lab.store import judgements as dataset
 from kling_lab.store.run_store import RunStore
-from kling_lab.util.clock import utcnow
 from kling_lab.util.loop_thread import run_sync
-from kling_lab.util.text import canonical_json
 
 StoreLike = RunStore | str | os.PathLike[str] | None
 
@@ -126,6 +124,7 @@ class JudgeEstimate:
     usd: float  # at most, if every call is sent once (an invalid answer is asked once more: up to 2x)
     pricing: str
     skipped_no_video: int = 0
+    judge_kind: str = "single"
 
     def summary(self) -> str:
         what = "pairs" if self.judge_kind == "pairwise" else "clips"
@@ -138,8 +137,6 @@ class JudgeEstimate:
             f"judge {self.judge} on {self.backend}: {self.selected} {what}: {', '.join(parts)}; "
             f"${self.usd:.4f} at most ({self.pricing}; an invalid answer is asked once more){tail}"
         )
-
-    judge_kind: str = "single"
 
     __str__ = summary
 
@@ -213,7 +210,8 @@ async def judge_async(
     the_store = RunStore.coerce(store)
     if isinstance(the_judge, LocalJudge) and not isinstance(the_judge, FalJudgeLike):
         items, _ = _selection(the_judge, runs, the_store, "local", sweep_id=sweep_id, votes=votes, by=by)
-        return _judge_locally(the_judge, items, the_store.require_writable(), force=force)
+        rows, skipped = judge_locally(the_judge, items, the_store.require_writable(), force=force)
+        return JudgeResult(the_judge.name, "local", the_store, len(items), cached=skipped, rows=rows)
     name = _backend_name(backend)
     items, _ = _selection(the_judge, runs, the_store, name, sweep_id=sweep_id, votes=votes, by=by)
     calls = _calls(the_judge, items)
@@ -241,7 +239,10 @@ async def judge_async(
         observers=observers,
     )
 
+    plans: list[Plan] = []
+
     def show(plan: Plan) -> None:
+        plans.append(plan)  # its cache hits: judged by a run killed after its row, before its journal "done"
         if announce or runner.backend.name == "fal":
             print(
                 describe_plan(the_judge.name, runner.backend.name, plan, runner.options.max_cost_usd), file=sys.stderr
@@ -253,6 +254,7 @@ async def judge_async(
         await runner.backend.aclose()
     result.run = run
     result.rows = list(run.rows)
+    result.cached += sum(plan.cached for plan in plans)
     return result
 
 
@@ -287,69 +289,6 @@ def describe_plan(judge: str, backend: str, plan: Plan, cap_usd: float | None) -
     return f"{backend}: {head}; at most ${plan.to_pay_usd:.4f} to pay{cap}"
 
 
-def _judge_locally(the_judge: LocalJudge, items: Sequence[Judged], store: RunStore, *, force: bool) -> JudgeResult:
-    """A local judge: compute and write every clip's judgement not in the store yet ($0)."""
-    result = JudgeResult(the_judge.name, "local", store, len(items))
-    fingerprints = {item.clips[0].sha256: _local_fingerprint(the_judge, item.clips[0]) for item in items}
-    cached = {} if force else dataset.cached_ok(store, fingerprints.values(), "local")
-    rows = []
-    for item in items:
-        run, clip = item.runs[0], item.clips[0]
-        fingerprint = fingerprints[clip.sha256]
-        if fingerprint in cached:
-            result.cached += 1
-            continue
-        started = utcnow()
-        base = {
-            "judgement_id": new_run_id(),
-            "run_id": clip.run_id,
-            "video_sha256": clip.sha256,
-            "sweep_id": run.get("sweep_id"),
-            "prompt": run.get("prompt"),
-            "judge": the_judge.name,
-            "kind": "single",
-            "rubric_hash": the_judge.rubric_hash,
-            "fingerprint": fingerprint,
-            "endpoint": "local",
-            "backend": "local",
-            "placeholder": False,
-            "tries": 1,
-            "cost_usd": 0.0,
-            "submitted_at": started,
-            "kling_lab_version": __version__,
-            "user": current_user(),
-        }
-        try:
-            parsed = the_judge.score(run, __import__("pathlib").Path(clip.path))
-        except Exception as exc:  # noqa: BLE001 - one unreadable clip is a failed row, not a lost pass
-            rows.append({**base, "status": "failed", "error_type": type(exc).__name__, "error": str(exc)[:2000]})
-            continue
-        done = utcnow()
-        rows.append(
-            {
-                **base,
-                "status": "ok",
-                "scores_json": canonical_json(dict(parsed.scores)),
-                "explanation": parsed.explanation,
-                "completed_at": done,
-                "logged_at": done,
-                "total_s": (done - started).total_seconds(),
-            }
-        )
-    for row in rows:
-        row.setdefault("logged_at", utcnow())
-    dataset.append_judgements(store, rows)
-    result.rows = rows
-    return result
-
-
-def _local_fingerprint(the_judge: Any, clip: Clip) -> str:
-    import hashlib
-
-    key = {"judge": the_judge.name, "kind": "single", "rubric": the_judge.rubric_hash, "videos": [clip.sha256]}
-    return hashlib.sha256(canonical_json(key).encode("utf-8")).hexdigest()[:32]
-
-
 # -- estimating ---------------------------------------------------------------------------------
 def estimate_judge(
     runs: pd.DataFrame | None = None,
@@ -371,7 +310,7 @@ def estimate_judge(
     name = "local" if local else _backend_name(backend)
     items, missing = _selection(the_judge, runs, the_store, name, sweep_id=sweep_id, votes=votes, by=by)
     if local:
-        fingerprints = [_local_fingerprint(the_judge, item.clips[0]) for item in items]
+        fingerprints = [local_fingerprint(the_judge, item.clips[0]) for item in items]
         cached = 0 if force else len(dataset.cached_ok(the_store, fingerprints, "local"))
         return JudgeEstimate(
             the_judge.name, "local", len(items), cached, 0, len(items) - cached, 0.0, "free (local)", missing

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from kling_lab.runner.judging import Clip, JudgeCall, Parsed
+from kling_lab.runner.judge_call import Clip, JudgeCall, Parsed
 
 Kind = Literal["single", "pairwise"]
 Run = Mapping[str, Any]  # a runs-DataFrame row as a mapping

@@ -19,7 +19,7 @@ from kling_lab.judges.base import Kind, Run
 from kling_lab.judges.rubric import PAIRWISE_RUBRIC, SCHEMA_LINE, Rubric, json_object
 from kling_lab.judges.vlm import FalJudge
 from kling_lab.models.judging import OPENROUTER_VIDEO
-from kling_lab.runner.judging import InvalidOutput, Parsed
+from kling_lab.runner.judge_call import InvalidOutput, Parsed
 
 
 class _Preference(BaseModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kling_lab.judges.base import Kind, Run
-from kling_lab.runner.judging import Parsed
+from kling_lab.runner.judge_call import Parsed
 from kling_lab.store.schema import QC_COLUMNS
 from kling_lab.util.text import canonical_json
 

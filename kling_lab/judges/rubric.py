@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from kling_lab.errors import InvalidInput
-from kling_lab.runner.judging import InvalidOutput, Parsed
+from kling_lab.runner.judge_call import InvalidOutput, Parsed
 from kling_lab.util.safe_yaml import load_yaml
 from kling_lab.util.text import canonical_json
 

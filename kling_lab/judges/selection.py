@@ -20,7 +20,7 @@ import pandas as pd
 
 from kling_lab.errors import InvalidInput
 from kling_lab.judges.base import clip_seconds
-from kling_lab.runner.judging import Clip
+from kling_lab.runner.judge_call import Clip
 from kling_lab.store.run_store import RunStore
 from kling_lab.util.clock import utcnow
 

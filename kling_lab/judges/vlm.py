@@ -19,12 +19,13 @@ from kling_lab.errors import InvalidInput
 from kling_lab.judges.base import Kind, Run
 from kling_lab.judges.rubric import DEFAULT_RUBRIC, SCHEMA_LINE, Rubric
 from kling_lab.models.judging import (
+    DEFAULT_ROUTER_MODEL,
     JUDGE_ENDPOINTS,
     VIDEO_UNDERSTANDING,
     OpenRouterVideo,
     judge_endpoint,
 )
-from kling_lab.runner.judging import Clip, JudgeCall, Parsed
+from kling_lab.runner.judge_call import Clip, JudgeCall, Parsed
 
 TEMPLATE_VERSION = 1  # bump when the wording of the question changes (it is part of the rubric hash)
 ASK_AGAIN = (
@@ -70,7 +71,7 @@ class FalJudge:
             raise InvalidInput(f"judge {self.name!r}: usd_per_call must be >= 0; got {usd_per_call!r}")
         self.spec_endpoint = spec
         self.endpoint = spec.id
-        self.model = (model or "google/gemini-2.5-flash") if routed else None
+        self.model = (model or DEFAULT_ROUTER_MODEL) if routed else None
         self.max_tokens = max_tokens
         self.usd_per_call = usd_per_call
 
