@@ -63,7 +63,7 @@ def test_video_understanding_has_fals_request_and_response_shapes(emulator: Emul
     assert set(answer) == {
         "prompt_adherence", "visual_quality", "motion_realism", "artifacts", "negative_prompt_violations", "explanation"
     }  # fmt: skip
-    assert answer["prompt_adherence"] == 4  # the burned-in prompt matches: 2 + 3 × 0.75 (± jitter) → 4
+    assert answer["prompt_adherence"] == 4  # the clip's own prompt: 2 + 3 × 0.75 (± jitter) → 4
     assert json.loads(wrong["output"])["prompt_adherence"] == 1  # it does not: 1
     assert PLACEHOLDER in answer["explanation"] and "does NOT match" in json.loads(wrong["output"])["explanation"]
     stats = emulator.stats()

@@ -9,8 +9,8 @@
 No model looks at anything. The answer is derived from what the emulator itself rendered into the
 clip (every placeholder clip carries prompt, negative prompt, cfg_scale and length in its
 ``comment`` metadata tag, so any emulator instance reads them back):
-when the prompt the judge is asked about (between ``<prompt>`` and ``</prompt>``) is the one burned
-into the clip, prompt adherence rises with cfg_scale; otherwise it is 1. Visual quality is higher
+when the prompt the judge is asked about (between ``<prompt>`` and ``</prompt>``) is the one the clip was
+rendered from, prompt adherence rises with cfg_scale; otherwise it is 1. Visual quality is higher
 with a negative prompt, motion realism falls with cfg_scale (faster drift), each with a small
 per-clip jitter. The answer follows the JSON Schema the prompt carries (after ``JSON Schema:``), so a
 user's own rubric gets its own keys, and its explanation says it is a placeholder. A clip this
@@ -92,12 +92,12 @@ def placeholder_scores(facts: Rendered | None, sha256: str, prompt: str | None, 
 
 def _explanation(facts: Rendered | None, prompt: str | None) -> str:
     if facts is None:
-        return f"{PLACEHOLDER}: this emulator did not render this clip, so every score is middling."
+        return f"{PLACEHOLDER}: this clip was not rendered by a kling_lab emulator, so every score is middling."
     match = "matches" if prompt is not None and prompt.strip() == facts.prompt.strip() else "does NOT match"
     return (
         f"{PLACEHOLDER}: derived from what the emulator rendered (cfg_scale {facts.cfg_scale:.2f}, "
         f"negative prompt {'set' if facts.negative_prompt.strip() else 'empty'}); the asked prompt {match} "
-        "the burned-in one."
+        "the one the clip was rendered from."
     )
 
 
@@ -115,7 +115,7 @@ def _value(name: str, spec: Any, base: dict[str, float], unit: float, explanatio
         return _clamp(raw, low, high)
     if kind == "array":
         if name == "artifacts":
-            return ["burned-in parameter text panel (emulator placeholder)"]
+            return ["text panel (emulator placeholder)"]
         return []
     if kind == "boolean":
         return False
