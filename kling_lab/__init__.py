@@ -21,6 +21,11 @@ if _typing.TYPE_CHECKING:
         KlingLabError,
         SweepFileError,
     )
+    from kling_lab.judges import get_judge, register_judge
+    from kling_lab.judges.agreement import Agreement, judge_agreement
+    from kling_lab.judges.api import JudgeEstimate, JudgeResult, estimate_judge, judge, load_judgements
+    from kling_lab.judges.metric import judge_metric
+    from kling_lab.judges.rubric import Rubric
     from kling_lab.models import Endpoint, Model, get_model, list_models, register_model
     from kling_lab.models.pricing import ByDuration, Flat, PerClip, PerSecond, UserPrice
     from kling_lab.notebooks.grid import run_grid
@@ -56,6 +61,13 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["Endpoint", "Model", "get_model", "list_models", "register_model"], "kling_lab.models"),
     **dict.fromkeys(["ByDuration", "Flat", "PerClip", "PerSecond", "UserPrice"], "kling_lab.models.pricing"),
     "model_table": "kling_lab.stats.models",
+    **dict.fromkeys(["get_judge", "register_judge"], "kling_lab.judges"),
+    **dict.fromkeys(["Agreement", "judge_agreement"], "kling_lab.judges.agreement"),
+    **dict.fromkeys(
+        ["JudgeEstimate", "JudgeResult", "estimate_judge", "judge", "load_judgements"], "kling_lab.judges.api"
+    ),
+    "Rubric": "kling_lab.judges.rubric",
+    "judge_metric": "kling_lab.judges.metric",
     "run_grid": "kling_lab.notebooks.grid",
     "ENDPOINT": "kling_lab.request",
     "KlingRequest": "kling_lab.request",
@@ -92,6 +104,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ENDPOINT",
+    "Agreement",
     "BackendConfigError",
     "BackendError",
     "ByDuration",
@@ -102,6 +115,8 @@ __all__ = [
     "Flat",
     "InvalidInput",
     "InvalidRequest",
+    "JudgeEstimate",
+    "JudgeResult",
     "KlingLabError",
     "KlingRequest",
     "LiveRun",
@@ -110,6 +125,7 @@ __all__ = [
     "PerSecond",
     "Plan",
     "RaceResult",
+    "Rubric",
     "RunOptions",
     "RunResult",
     "RunStore",
@@ -123,14 +139,21 @@ __all__ = [
     "backfill",
     "compare",
     "effect",
+    "estimate_judge",
+    "get_judge",
     "get_model",
+    "judge",
+    "judge_agreement",
+    "judge_metric",
     "list_models",
+    "load_judgements",
     "load_runs",
     "load_votes",
     "model_table",
     "plan",
     "plot_win_rates",
     "query",
+    "register_judge",
     "register_model",
     "report",
     "resume",

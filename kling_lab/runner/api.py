@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,11 +45,13 @@ def make_runner(
     store: RunStore | str | os.PathLike[str] | None = None,
     *,
     backend_options: Mapping[str, Any] | None = None,
+    factory: Callable[[Backend, RunStore, RunOptions], Runner] = Runner,
     **options: Any,
 ) -> Runner:
     """A Runner with the backend resolved by name and the cap rules applied.
 
     The real ``fal`` backend always runs under a cap: ``max_cost_usd`` defaults to $25.
+    ``factory`` builds the runner (a judge runner for judge calls).
     """
     name = backend if isinstance(backend, str) or backend is None else getattr(backend, "name", "custom")
     if name == "fal" and options.get("max_cost_usd") is None:
@@ -59,7 +61,7 @@ def make_runner(
     run_options = RunOptions(**options)  # validate before any backend starts
     store = RunStore.coerce(store).require_writable()  # so is the store
     resolved = get_backend(backend, **dict(backend_options or {}))
-    return Runner(resolved, store, run_options)
+    return factory(resolved, store, run_options)
 
 
 async def execute(runner: Runner, sweep: Sweep | None = None, *, announce: bool = False) -> RunResult:

@@ -212,8 +212,11 @@ class RunStore:
         """Every row of every run-log part file, unified to the current schema."""
         return self.read_dataset("runs", RUN_SCHEMA)
 
-    def load(self, *, sweep_id: str | None = None, absolute_paths: bool = True):
-        """The run log as one pandas DataFrame (typed columns, UTC timestamps), oldest first."""
+    def load(self, *, sweep_id: str | None = None, absolute_paths: bool = True, judgements: bool = True):
+        """The run log as one pandas DataFrame (typed columns, UTC timestamps), oldest first.
+
+        ``judgements``: add the latest judgement of each judge as ``judge_<name>_<dimension>``
+        columns (see :mod:`kling_lab.store.judgements`; none when nothing was judged)."""
         df = _frame(_latest_revisions(self.read_table()))
         _fill_models(df)
         if len(df):
@@ -222,6 +225,10 @@ class RunStore:
             df = df[df["sweep_id"] == sweep_id].reset_index(drop=True)
         if absolute_paths:
             self._absolute_video_paths(df)
+        if judgements:
+            from kling_lab.store.judgements import join_judgements
+
+            df = join_judgements(df, self)
         df.attrs[STORE_ATTR] = self.location
         return df
 
@@ -338,6 +345,12 @@ def store_of(runs: Any, store: RunStore | str | os.PathLike[str] | None = None) 
     return RunStore(location) if location else RunStore()
 
 
-def load_runs(store: RunStore | str | os.PathLike[str] | None = None, *, sweep_id: str | None = None):
-    """Every run in ``store`` (default ``$KLING_LAB_STORE`` or ``./kling_runs``) as a DataFrame."""
-    return RunStore.coerce(store).load(sweep_id=sweep_id)
+def load_runs(
+    store: RunStore | str | os.PathLike[str] | None = None, *, sweep_id: str | None = None, judgements: bool = True
+):
+    """Every run in ``store`` (default ``$KLING_LAB_STORE`` or ``./kling_runs``) as a DataFrame.
+
+    With ``judgements`` (the default), the latest judgement of each judge on a run's video is joined
+    as ``judge_<name>_<dimension>`` columns (``judge_vlm_prompt_adherence``, ...), usable wherever a
+    metric is: ``effect``, compare's sort, the report, the race metric."""
+    return RunStore.coerce(store).load(sweep_id=sweep_id, judgements=judgements)

@@ -8,7 +8,7 @@ gone is flagged ``missing``. Everything returned is plain text: the front end in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,26 @@ from kling_lab.views.values import label
 LATENCY = (("queue_s", "queue"), ("inference_s", "inference"), ("download_s", "download"))
 
 
+JUDGE_DOC = (
+    "a judge's score (kl.judge: judge_<name>_<dimension>; a list dimension counts its items); "
+    "on the emulator a PLACEHOLDER, not a model's opinion"
+)
+
+
 def metric_name(column: str) -> str:
-    """``qc_black_frames`` → ``black frames``."""
+    """``qc_black_frames`` → ``black frames``; ``judge_vlm_prompt_adherence`` → ``judge vlm prompt adherence``."""
     return column.removeprefix("qc_").replace("_", " ")
+
+
+def is_judge_score(column: str) -> bool:
+    """A ``judge_<name>_<dimension>`` score column (not its items or explanation text)."""
+    return column.startswith("judge_") and not column.endswith(("_items", "_explanation"))
+
+
+def metric_columns(columns: Iterable[str]) -> list[str]:
+    """The QC metrics present, then the judges' score columns (from ``load_runs``)."""
+    present = [str(c) for c in columns]
+    return [c for c in QC_COLUMNS if c in present] + sorted(c for c in present if is_judge_score(c))
 
 
 def param_text(row: Mapping[str, Any], columns: Sequence[str], width: int = 40) -> str:
@@ -51,15 +68,22 @@ def probe_text(row: Mapping[str, Any]) -> str:
 
 
 def metrics(row: Mapping[str, Any]) -> list[list[str]]:
-    """``[[name, value], …]`` for the QC metrics this row has (meanings: ``metric_docs()``)."""
-    return [[metric_name(col), f"{row[col]:.3g}"] for col in QC_COLUMNS if row.get(col) is not None]
+    """``[[name, value], …]`` for the QC metrics and judge scores this row has (meanings: ``metric_docs()``)."""
+    return [
+        [metric_name(col), f"{row[col]:.3g}"]
+        for col in metric_columns(row)
+        if isinstance(row.get(col), (int, float)) and not isinstance(row.get(col), bool) and row[col] == row[col]
+    ]
 
 
-def metric_docs() -> dict[str, str]:
-    """Each metric's short name → its definition (``kling_lab.qc.METRICS``; PyAV loads on first call)."""
+def metric_docs(columns: Iterable[str] = ()) -> dict[str, str]:
+    """Each metric's short name → its definition (``kling_lab.qc.METRICS``; PyAV loads on first call),
+    plus the judge score ``columns`` given."""
     from kling_lab.media.qc import METRICS
 
-    return {metric_name(col): doc for col, doc in METRICS.items()}
+    docs = {metric_name(col): doc for col, doc in METRICS.items()}
+    docs.update({metric_name(c): JUDGE_DOC for c in columns if is_judge_score(str(c))})
+    return docs
 
 
 def failure_text(row: Mapping[str, Any]) -> str | None:

@@ -7,7 +7,8 @@ Routes (:meth:`EmulatorApp.routes` is the whole table):
   app, or (by default) every endpoint of every registered model, looked up when a request comes,
   so a model registered in a notebook is served at once;
 - ``GET …/requests/{id}/status``, ``GET …/requests/{id}``, ``PUT …/requests/{id}/cancel`` under the
-  job's endpoint's app prefix (``owner/alias``, what fal_client uses) or its full id;
+  job's endpoint's app prefix (``owner/alias``, what fal_client uses) or its full id; the judge
+  endpoints (:mod:`~kling_lab.backends.emulator.judging`) are served the same way;
 - fal storage (:mod:`~kling_lab.backends.emulator.storage`) and the platform pricing API
   (:mod:`~kling_lab.backends.emulator.pricing`);
 - ``GET /_emulator/files/{id}/{name}``: a job's output files (the video URLs), with Range support;
@@ -30,6 +31,7 @@ from pydantic import ValidationError
 from kling_lab.backends.emulator.config import EmulatorConfig
 from kling_lab.backends.emulator.endpoints import ModelEndpoint, Workshop, app_prefix
 from kling_lab.backends.emulator.faults import Faults
+from kling_lab.backends.emulator.judging import judge_endpoint
 from kling_lab.backends.emulator.pricing import PricingRoutes
 from kling_lab.backends.emulator.queue import CANCELLED_MESSAGE, Job, JobQueue
 from kling_lab.backends.emulator.responses import drop, json_response, truncated, validation_detail
@@ -66,7 +68,10 @@ class EmulatorApp:
         model = model_for_endpoint(endpoint_id)
         endpoint = model.endpoint_by_id(endpoint_id) if model is not None else None
         if model is None or endpoint is None:
-            return None
+            judge = judge_endpoint(endpoint_id)  # the vision-language endpoints judges use
+            if judge is not None:
+                self.endpoints[endpoint_id] = judge
+            return judge
         served = self.endpoints[endpoint_id] = VideoEndpoint(model, endpoint)
         return served
 

@@ -61,6 +61,7 @@ class EmulatorConfig(BaseModel):
     rate_lost_submit: Probability = 0.0
     rate_content_policy: Probability = 0.0
     rate_truncated_video: Probability = 0.0
+    rate_bad_judge_output: Probability = Field(0.0, description="judge endpoints answer without valid JSON")
     fault_calls: set[Call] = Field(default_factory=lambda: set(CALLS))
     content_policy_keywords: list[str] = Field(default_factory=lambda: ["[blocked]"])
     price_overrides: dict[str, float] = Field(

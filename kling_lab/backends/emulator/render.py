@@ -66,10 +66,12 @@ def render_placeholder(
     fps: int,
     variation_seed: int,
     blind: bool = True,
+    comment: str | None = None,
 ) -> None:
     """Write an mp4 (libx264, yuv420p, faststart) of ``duration_s * fps`` frames at ``width``×``height``.
 
-    ``blind``: the text panel shows a neutral clip code instead of the parameters (see ``caption_lines``)."""
+    ``blind``: the text panel shows a neutral clip code instead of the parameters (see ``caption_lines``).
+    ``comment`` goes into the file's ``comment`` metadata tag (the emulator records there what it drew)."""
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ValueError(f"width and height must be even and at least 16, got {width}x{height}")
     scale = min(width, height) / REFERENCE_SHORT_SIDE
@@ -108,6 +110,8 @@ def render_placeholder(
     work_c = np.empty((height // 2, width // 2), dtype=np.float32)
 
     with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        if comment is not None:
+            container.metadata["comment"] = comment
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
