@@ -125,9 +125,8 @@ def test_the_backoff_schedule_is_pinned():
 
 @pytest.mark.parametrize("case", ["401", "422"])
 def test_a_permanent_error_at_submit_gets_exactly_one_attempt_through_the_runner(emulator, tmp_path, case):
-    import hashlib
-
     import dataclasses
+    import hashlib
 
     from kling_lab.runner.api import run
     from kling_lab.store.run_store import load_runs
