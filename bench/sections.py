@@ -23,6 +23,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "cache": ("Cache and resume", "bench.bench_cache"),
     "qc": ("QC metrics, 10 s 720p clip (bench_qc.py)", "bench.bench_qc_section"),
     "query": ("SQL over a shared run log (DuckDB)", "bench.bench_query"),
+    "adaptive": ("Adaptive: races vs fixed grids, adaptive vs uniform votes", "bench.bench_adaptive"),
 }
 
 

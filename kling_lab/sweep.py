@@ -106,6 +106,25 @@ class Estimate:
         """Requests per model whose price is not known (give ``prices:`` in the sweep)."""
         return {alias: m.requests for alias, m in self.by_model.items() if m.usd is None}
 
+    def __repr__(self) -> str:
+        return f"<Estimate: {self}>"
+
+    def _repr_html_(self) -> str:
+        from kling_lab.util.html import card_html
+
+        durations = ", ".join(f"{n} × {d} s" for d, n in sorted(self.by_duration.items(), key=lambda kv: int(kv[0])))
+        rows = [
+            ("requests", f"{self.requests} ({durations})" if durations else self.requests),
+            ("cost if all succeed", f"${self.total_usd:.2f} at fal prices"),
+            ("worst-case time", f"≈ {self.worst_case_s / 60:.0f} min at concurrency {self.concurrency}"),
+        ]
+        if len(self.by_model) > 1 or self.unpriced:
+            rows += [
+                (alias, f"{m.requests} requests, " + ("price unknown" if m.usd is None else f"${m.usd:.2f}"))
+                for alias, m in self.by_model.items()
+            ]
+        return card_html("Estimate", rows, verdict=str(self).splitlines()[0])
+
     def __str__(self) -> str:
         mins = self.worst_case_s / 60
         parts = ", ".join(f"{n} × {d} s" for d, n in sorted(self.by_duration.items(), key=lambda kv: int(kv[0])))
@@ -321,6 +340,37 @@ class Sweep:
         )
 
     # -- facts -----------------------------------------------------------------------------
+    def inputs(self) -> dict[str, list[Any]]:
+        """Each request input → its distinct values in sweep order (one value: fixed for every item)."""
+        seen: dict[str, dict[str, Any]] = {}
+        for item in self.items:
+            arguments = item.request.arguments()
+            if len({i.model for i in self.items}) > 1:
+                arguments = {"model": item.model, **arguments}
+            for name, value in arguments.items():
+                seen.setdefault(name, {}).setdefault(repr(value), value)
+        return {name: list(values.values()) for name, values in seen.items()}
+
+    def __repr__(self) -> str:
+        return f"<Sweep {self.name!r}: {len(self.items)} requests, ${self.total_usd():.2f} at fal prices>"
+
+    def _repr_html_(self) -> str:
+        from kling_lab.util.html import card_html
+        from kling_lab.util.text import truncate
+
+        inputs = self.inputs()
+        repeats = len({item.repeat for item in self.items})
+        varying = [(k, ", ".join(truncate(str(v), 60) for v in vs)) for k, vs in inputs.items() if len(vs) > 1]
+        fixed = [(k, truncate(str(vs[0]), 120)) for k, vs in inputs.items() if len(vs) == 1]
+        rows: list[tuple[str, Any]] = [*varying, *(("repeats", repeats),) * (repeats > 1), *fixed]
+        rows += [("sweep_id", self.sweep_id), *((("tags", dict(self.tags)),) if self.tags else ())]
+        what = " × ".join(f"{len(inputs[k])} {k}" for k, _ in varying) or "one request"
+        verdict = (
+            f"{len(self.items)} requests ({what}{f' × {repeats} repeats' if repeats > 1 else ''}), "
+            f"${self.total_usd():.2f} if all succeed; nothing runs until kl.run(sweep)."
+        )
+        return card_html(f"Sweep {self.name}", rows, verdict=verdict, note=self.description or None)
+
     def __len__(self) -> int:
         return len(self.items)
 

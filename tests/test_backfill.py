@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 from pathlib import Path
@@ -10,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer
-from kling_lab.cli.app import main
-from kling_lab.cli.backfill import add_parser
+from kling_lab.cli.app import build_parser, main
 from kling_lab.media.hook import default_media_hook
 from kling_lab.runner.api import run
 from kling_lab.store.backfill import MEDIA_COLUMNS, backfill
@@ -108,8 +106,7 @@ def test_revisions_survive_compaction(pre_qc: RunStore) -> None:
 
 
 def test_cli_command_prints_the_count_and_exits_0(pre_qc: RunStore, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser(prog="kling-lab")
-    add_parser(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()  # the real parser: a lost registration fails here
     args = parser.parse_args(["backfill", "--store", str(pre_qc.root)])
     assert args.func(args) == 0
     captured = capsys.readouterr()

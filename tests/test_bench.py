@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("overhead", "concurrency", "scale", "runlog", "cache", "qc", "query")
+SECTIONS = ("overhead", "concurrency", "scale", "runlog", "cache", "qc", "query", "adaptive")
 EXPECTED = {  # a few figures each benchmark must report (keys are stable across --quick and full)
     "overhead": {"wall_ratio", "cpu_ratio", "cpu_ratio_with_emulator", "cpu_ratio_no_media"},
     "concurrency": {"wall_over_ideal", "bare_wall_over_ideal"},
@@ -32,6 +32,7 @@ EXPECTED = {  # a few figures each benchmark must report (keys are stable across
     "cache": {"repeat_submissions", "resume_duplicate_submissions", "resume_ok_rows"},
     "qc": {"cpu_s"},
     "query": {"group_by_s", "group_by_compacted_s", "load_runs_s"},
+    "adaptive": {"clip_ratio", "wrong_pick_rate", "vote_ratio", "fixed_n", "noise_cv"},
 }
 
 
@@ -65,3 +66,7 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
             assert (figure["passed"] is None) == (figure["target"] is None)
     for line in ("targets PASS", "1. Overhead", "6. QC"):
         assert line in proc.stdout
+    cache = {key: figure["value"] for key, figure in results["sections"]["cache"]["figures"].items()}
+    assert cache["repeat_submissions"] == 0 and cache["repeat_cache_hits"] == 4  # --quick: 4 requests
+    assert cache["resume_duplicate_submissions"] == 0 and cache["resume_duplicate_downloads"] == 0
+    assert cache["resume_ok_rows"] == 4 and cache["killed_in_flight"] >= 1

@@ -54,3 +54,53 @@ def test_cap_smaller_than_one_request():
         assert await Budget(1.0).reserve(1.40) is False
 
     asyncio.run(main())
+
+
+def test_a_cap_equal_to_the_total_admits_the_last_request():
+    async def main():
+        b = Budget(4.20)
+        # 1.40 · 3 == 4.20 exactly (a reserve that does not fit waits: the bound turns that hang into a failure)
+        assert [await asyncio.wait_for(b.reserve(1.40), timeout=30) for _ in range(3)] == [True, True, True]
+        assert b.reserved_usd == 4.20
+        for _ in range(3):
+            await b.settle(1.40, 1.40)
+        assert b.spent_usd == 4.20 and await b.reserve(0.01) is False  # nothing more fits
+
+    asyncio.run(main())
+
+
+def test_a_sweep_whose_total_equals_the_cap_runs_every_request(emulator, tmp_path):
+    from kling_lab.runner.api import run
+    from kling_lab.store.run_store import load_runs
+    from kling_lab.sweep import Sweep
+
+    sweep = Sweep.grid("exact", prompt="a kite", cfg_scale=[0.2, 0.5, 0.8])
+    assert sweep.total_usd() == 4.20
+    result = run(sweep, store=tmp_path, progress=False, max_cost_usd=4.20, concurrency=3)
+    df = load_runs(tmp_path)
+    assert (df["status"] == "ok").sum() == 3 and result.count("skipped_budget") == 0
+    assert df["cost_usd"].sum() == pytest.approx(4.20) and emulator.stats()["submissions"] == 3
+
+
+def test_a_zero_cap_refuses_everything_and_a_negative_cap_is_refused():
+    async def main():
+        assert await Budget(0.0).reserve(1.40) is False
+        assert await Budget(0.5).reserve(0.5) is True
+
+    asyncio.run(main())
+    for bad in (-0.01, -0.5):
+        with pytest.raises(ValueError, match=">= 0"):
+            Budget(bad)
+
+
+def test_a_zero_cap_skips_every_request_and_says_so(emulator, tmp_path):
+    from kling_lab.runner.api import run
+    from kling_lab.store.run_store import load_runs
+    from kling_lab.sweep import Sweep
+
+    result = run(
+        Sweep.grid("free", prompt="a kite", cfg_scale=[0.2, 0.8]), store=tmp_path, progress=False, max_cost_usd=0
+    )
+    df = load_runs(tmp_path)
+    assert result.count("skipped_budget") == 2 and emulator.stats()["submissions"] == 0
+    assert set(df["error"]) == {"max cost $0.00 for this sweep would be exceeded"} and df["cost_usd"].sum() == 0

@@ -51,3 +51,22 @@ def test_claim_of_a_sigkilled_process_is_free_at_once(tmp_path):
     claims = Claims(tmp_path)
     assert claims.holder("k") is None, "the kernel released the lock with the process"
     assert claims.try_acquire("k")
+    claims.release("k")
+
+
+def test_unreadable_or_incomplete_claims_are_free(tmp_path):
+    claims = Claims(tmp_path / "nested" / "claims")  # created on first use, parents too
+    assert claims.holder("missing") is None
+    claims.directory.mkdir(parents=True)
+    (claims.directory / "torn.lock").write_text('{"pid": ')  # info cut short; no process holds its lock
+    (claims.directory / "nopid.lock").write_text(json.dumps({"host": socket.gethostname()}))
+    assert claims.holder("torn") is None and claims.holder("nopid") is None
+    assert claims.try_acquire("torn") and claims.try_acquire("nopid") and claims.try_acquire("fresh")
+
+
+def test_releasing_a_claim_whose_file_is_gone_is_quiet(tmp_path):
+    claims = Claims(tmp_path)
+    assert claims.try_acquire("k")
+    (tmp_path / "k.lock").unlink()  # e.g. the claims directory was cleaned up meanwhile
+    claims.release("k")
+    assert claims.try_acquire("k")

@@ -135,7 +135,7 @@ def test_an_object_without_on_event_is_refused():
 
 
 def test_an_interrupted_run_still_ends_every_job_once(emulator, tmp_path):
-    emulator.configure(service_time_s=1.0, concurrency=2)
+    emulator.configure(service_time_s=3600.0, concurrency=2)  # nothing finishes before the interrupt
     sweep = sweep_of(6, "interrupted")
     rec = Recorder()
 

@@ -23,8 +23,8 @@ LAYERS: dict[str, int] = {
     "media": 4,
     "store": 5,
     "backends": 6,
-    "runner": 7,
-    "stats": 8,
+    "stats": 7,  # below runner: a race (runner/race.py) decides with stats' bounds
+    "runner": 8,
     "judges": 9,
     "plots": 10,
     "views": 11,

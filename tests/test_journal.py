@@ -59,3 +59,40 @@ def test_prune_only_when_nothing_pending(tmp_path):
     k.close()
     assert Journal(tmp_path).prune() == 2
     assert list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_all_request_ids_are_the_submitted_ones(tmp_path):
+    j = Journal(tmp_path)
+    submit(j, "a")
+    j.downloaded(request_id="a", video_path="videos/x.mp4")
+    j.done(request_id="a", run_id="r", status="ok")
+    submit(j, "b")
+    j.done(request_id="c", run_id="r", status="logged")  # a done without its submitted: not an id we sent
+    assert Journal(tmp_path).all_request_ids() == {"a", "b"}
+
+
+def test_prune_keeps_the_file_this_journal_is_writing(tmp_path):
+    first = Journal(tmp_path)
+    submit(first, "a")
+    first.close()
+    live = Journal(tmp_path)
+    live.done(request_id="a", run_id="r", status="ok")  # open: its file is being written
+    assert live.prune() == 1 and list(tmp_path.glob("*.jsonl")) == [live.path]
+    live.close()
+    assert live.prune() == 1 and list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_the_owner_pid_comes_from_the_file_name(tmp_path):
+    import json
+    import os
+
+    j = Journal(tmp_path)
+    submit(j, "mine")
+    j.close()
+    assert Journal(tmp_path).pending()["mine"].owner_pid == os.getpid()
+    event = {"event": "submitted", "fingerprint": "f", "backend": "b", "endpoint": "e", "input": {}}
+    event["submitted_at"] = NOW.isoformat()
+    for name, rid in (("20260101T000000-4242-abc123.jsonl", "other"), ("odd-name.jsonl", "odd")):
+        (tmp_path / name).write_text(json.dumps({**event, "request_id": rid}) + "\n")
+    pending = Journal(tmp_path).pending()
+    assert pending["other"].owner_pid == 4242 and pending["odd"].owner_pid is None

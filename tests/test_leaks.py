@@ -61,3 +61,38 @@ def test_scrub_redacts_raw_and_json_escaped_forms(monkeypatch, tmp_path):
     assert secret not in text and json.dumps(secret)[1:-1] not in text
     assert text.count(REDACTED) == 2
     assert scrub_secrets(path) == []  # nothing left
+
+
+def test_the_length_floor_and_the_key_pair_are_exact(monkeypatch):
+    from kling_lab.notebooks.leaks import MIN_SECRET_LEN, secret_values
+
+    assert MIN_SECRET_LEN == 8
+    monkeypatch.setenv("EIGHT_TOKEN", "abcdefgh")
+    monkeypatch.setenv("SEVEN_TOKEN", "abcdefg")
+    monkeypatch.setenv("FAL_KEY_ID", "only-the-id-is-set")
+    monkeypatch.delenv("FAL_KEY_SECRET", raising=False)
+    found = secret_values()
+    assert found["EIGHT_TOKEN"] == "abcdefgh" and "SEVEN_TOKEN" not in found
+    assert "FAL_KEY_ID:FAL_KEY_SECRET" not in found, "the pair needs both halves"
+
+
+def test_the_message_names_the_first_variable_that_leaked(monkeypatch):
+    from kling_lab.errors import InvalidInput
+    from kling_lab.notebooks.leaks import check_parameters
+
+    shared = "shared-secret-value-1234"
+    monkeypatch.setenv("A_FIRST_TOKEN", shared)
+    monkeypatch.setenv("B_SECOND_TOKEN", shared)
+    with pytest.raises(InvalidInput, match=r"holds the value of \$A_FIRST_TOKEN;"):
+        check_parameters({"prompt": f"a cat {shared}"})
+
+
+def test_only_the_whole_secret_is_redacted(monkeypatch, tmp_path):
+    from kling_lab.notebooks.leaks import scrub_secrets
+
+    secret = "wholesecretvalue42"
+    monkeypatch.setenv("MY_TOKEN", secret)
+    page = tmp_path / "nb.ipynb"
+    text = f'{{"a": "x{secret[1:]}", "b": "{secret[:-1]}y"}}'  # fragments, never the whole value
+    page.write_text(text)
+    assert scrub_secrets(page) == [] and page.read_text() == text

@@ -72,7 +72,7 @@ def run_template(name: str, params: dict, tmp_path: Path, store: Path) -> Path:
 
 # -- every template, executed --------------------------------------------------------------------
 def test_every_template_is_tested_here():
-    assert sorted(p.stem for p in TEMPLATES.glob("*.ipynb")) == ["ab_test", "cfg_effect", "compare", "sweep"]
+    assert sorted(p.stem for p in TEMPLATES.glob("*.ipynb")) == ["ab_test", "cfg_effect", "compare", "race", "sweep"]
     for path in TEMPLATES.glob("*.ipynb"):
         cells = nbformat.read(str(path), 4).cells
         assert [c for c in cells if "parameters" in c.metadata.get("tags", [])], path
@@ -116,6 +116,20 @@ def test_cfg_effect_template(kernels, tmp_path):
     assert "cfg_scale changed the signature: runs at different settings are" in text
     assert shown(path, "image/png") == 3
     assert set(kl.load_runs(tmp_path / "store")["experiment"]) == {"cfg-effect", "negative-prompt-control"}
+
+
+@pytest.mark.slow
+def test_race_template(kernels, tmp_path):
+    params = {"cfg_values": [0.2, 0.8], "min_difference": 1.0, "budget_usd": 60.0, **FAST}
+    path = run_template("race", params, tmp_path, tmp_path / "store")
+    text = printed(path)
+    assert "race on qc_motion (higher is better), 4 arms" in text and "winner negative_prompt='', cfg_scale=0.8" in text
+    assert "cfg_scale changed qc_motion by" in text and "cfg_scale matters more than run-to-run variation" in text
+    assert "a fixed grid needs" in text
+    assert shown(path, "image/png") == 1 and shown(path, "text/html") >= 1
+    runs = kl.load_runs(tmp_path / "store")
+    assert {json.loads(t)["race_round"] for t in runs["params_json"]} >= {1}
+    assert runs["notebook"].notna().all()  # run_grid tags the race's rows with its notebook too
 
 
 @pytest.mark.slow

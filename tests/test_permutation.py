@@ -37,13 +37,35 @@ def test_a_clean_separation_sits_exactly_on_the_floor():
     assert test.df_between == 1 and test.df_within == 6 and test.statistic > 1000
 
 
+def shuffle_hits(x: np.ndarray, design: Labels, n: int, seed: int) -> int:
+    """Shuffles (the test's own, same seed) whose cells vary no more than the observed cells:
+    F_perm ≥ F, counted here one shuffle at a time."""
+    ss = ScalarSS(x)
+    observed = ss(design.cells(design.level)[None, :], design.n_cells)[0]
+    rows = np.concatenate(list(design.shuffles(n, np.random.default_rng(seed))))
+    return sum(int(ss(design.cells(row)[None, :], design.n_cells)[0] <= observed + 1e-9) for row in rows)
+
+
 def test_random_shuffles_when_the_design_is_large():
     rng = np.random.default_rng(0)
     design = labels(np.repeat([0, 1, 2], 6))
-    test = permutation_test(ScalarSS(rng.normal(size=18)), design, n_permutations=999, seed=1)
-    assert not test.exact and test.n_permutations == 999 and 0 < test.p_value <= 1
+    x = rng.normal(size=18)
+    test = permutation_test(ScalarSS(x), design, n_permutations=999, seed=1)
+    assert not test.exact and test.n_permutations == 999
+    hits = shuffle_hits(x, design, 999, seed=1)
+    assert 50 < hits < 999 and test.p_value == (1 + hits) / (1 + 999)  # (1 + hits) / (1 + N)
     flat = permutation_test(ScalarSS(np.full(18, 3.0)), design, n_permutations=10)
     assert flat.p_value == 1.0 and math.isnan(flat.statistic)  # no variation at all: nothing to explain
+
+
+def test_a_monte_carlo_p_is_never_zero():
+    """No shuffle reaches a clean separation of 3 × 6 runs (17 million labellings, 50 drawn), yet
+    p counts the observed labelling as one of them: 1 / 51, never 0."""
+    design = labels(np.repeat([0, 1, 2], 6))
+    x = np.repeat([0.0, 10.0, 20.0], 6) + np.linspace(0, 0.5, 18)
+    assert design.arrangements() > 10**7 and shuffle_hits(x, design, 50, seed=3) == 0
+    test = permutation_test(ScalarSS(x), design, n_permutations=50, seed=3)
+    assert not test.exact and test.p_value == 1 / 51
 
 
 def test_distances_of_one_number_give_the_anova():

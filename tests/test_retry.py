@@ -108,3 +108,61 @@ def test_run_options_policies_keep_the_runner_semantics():
 def test_run_options_refuse_bad_attempt_counts(knob, value):
     with pytest.raises(ValueError, match=knob):
         RunOptions(**{knob: value})
+
+
+def test_the_backoff_schedule_is_pinned():
+    """base·2^(n-1) capped at cap_s, times a jitter in [½, 1] drawn from the rng; Retry-After is a floor (≤ 5·cap)."""
+    backoff = Backoff(base_s=1.0, cap_s=8.0)
+    rng, twin = random.Random(42), random.Random(42)
+    expected = [min(8.0, 2.0 ** (n - 1)) * (0.5 + 0.5 * twin.random()) for n in range(1, 7)]
+    assert [backoff.delay(n, rng=rng) for n in range(1, 7)] == expected
+    assert [round(d, 6) for d in expected] == [0.819713, 1.025011, 2.550059, 4.892843, 6.945885, 6.706798]
+    assert backoff.delay(1, retry_after_s=3.0, rng=random.Random(42)) == 3.0  # Retry-After beyond the backoff
+    assert backoff.delay(5, retry_after_s=3.0, rng=random.Random(42)) == backoff.delay(5, rng=random.Random(42))
+    assert backoff.delay(1, retry_after_s=1e6) == 40.0  # capped at 5·cap
+    assert backoff.delay(1, retry_after_s=0.0, rng=random.Random(42)) == backoff.delay(1, rng=random.Random(42))
+
+
+@pytest.mark.parametrize("case", ["401", "422"])
+def test_a_permanent_error_at_submit_gets_exactly_one_attempt_through_the_runner(emulator, tmp_path, case):
+    import dataclasses
+    import hashlib
+
+    from kling_lab.runner.api import run
+    from kling_lab.store.run_store import load_runs
+    from kling_lab.sweep import Sweep, SweepItem
+
+    request = Sweep.grid("permanent", prompt="a kite").items[0].request
+    if case == "401":  # fal no longer accepts the key (revoked)
+        emulator.configure(accepted_key_sha256=[hashlib.sha256(b"Key some-other-key").hexdigest()])
+    else:  # fal's own validation refuses what ours let through
+        request = dataclasses.replace(request, input=request.input.model_copy(update={"cfg_scale": 7.0}))
+    sweep = Sweep("permanent", (SweepItem(request),))
+    result = run(sweep, store=tmp_path, progress=False, max_submit_attempts=6, backoff=Backoff(0.001, 0.01))
+    row = load_runs(tmp_path).iloc[0]
+    assert row["status"] == "failed" and row["cost_usd"] == 0 and row["attempts"] == 1
+    if case == "401":
+        assert row["error_type"] == "unauthorized"
+    else:
+        assert row["error"].startswith("cfg_scale:"), row["error"]
+    assert emulator.stats()["authorization"]["requests"] == 1, "one POST reached fal"
+    assert emulator.stats()["submissions"] == 0 and result.submitted == 0
+
+
+def test_the_default_backoff_is_one_second_doubling_to_a_minute():
+    import dataclasses
+
+    backoff = Backoff()
+    assert (backoff.base_s, backoff.cap_s) == (1.0, 60.0)
+    for attempt, raw in ((1, 1.0), (2, 2.0), (7, 60.0), (12, 60.0)):
+        assert backoff.delay(attempt, rng=random.Random(7)) == raw * (0.5 + 0.5 * random.Random(7).random())
+    assert backoff.delay(0, rng=random.Random(7)) == backoff.delay(1, rng=random.Random(7))  # never below base
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        backoff.base_s = 2.0  # type: ignore[misc]
+
+
+def test_an_error_that_does_not_say_it_is_transient_is_not_retried():
+    error = ValueError("no transient attribute")
+    call = Flaky(error)
+    outcome, attempts, _ = attempt_run(call, RetryPolicy(5))  # retry_on: any Exception
+    assert outcome is error and attempts == [1]

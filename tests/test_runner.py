@@ -96,6 +96,7 @@ def test_budget_cap_five_dollars_at_concurrency_eight(emulator, tmp_path):
     assert (df["status"] == "ok").sum() == 3 and df["cost_usd"].sum() == pytest.approx(4.20)
     assert (df["status"] == "skipped_budget").sum() == 9
     assert df.loc[df["status"] == "skipped_budget", "cost_usd"].sum() == 0
+    assert set(df.loc[df["status"] == "skipped_budget", "error"]) == {"max cost $5.00 for this sweep would be exceeded"}
     assert "9 skipped: budget cap reached" in result.summary()
 
 
@@ -126,7 +127,9 @@ def test_content_policy_fails_after_exactly_one_submission(emulator, tmp_path):
     assert df.loc["ok prompt", "status"] == "ok"
     bad = df.loc["a [blocked] scene"]
     assert bad["status"] == "failed" and bad["error_type"] == "content_policy_violation"
-    assert bad["cost_usd"] == 0 and bad["error"]
+    assert (
+        bad["cost_usd"] == 0 and bad["error"] == "The prompt was flagged by the content checker (kling_lab emulator)."
+    )
     fp = Sweep.from_list([{"prompt": "a [blocked] scene"}]).items[0].fingerprint
     assert emulator.stats()["submissions_by_fingerprint"][fp] == 1
 
@@ -157,7 +160,7 @@ def test_request_timeout_cancels_at_fal(emulator, tmp_path):
 
 
 def test_cancellation_cancels_in_flight_and_resume_collects_rest(emulator, tmp_path):
-    emulator.configure(service_time_s=1.0, concurrency=2)
+    emulator.configure(service_time_s=3600.0, concurrency=2)  # nothing finishes before the interrupt
     sweep = small_sweep(6, name="interrupted")
 
     async def interrupted():
@@ -174,7 +177,7 @@ def test_cancellation_cancels_in_flight_and_resume_collects_rest(emulator, tmp_p
     assert last is not None and last.interrupted
     df = load_runs(tmp_path)
     cancelled = df[df["status"] == "cancelled"]
-    assert len(cancelled) >= 1 and cancelled["cost_usd"].sum() == 0
+    assert len(df) == len(cancelled) == 3 and cancelled["cost_usd"].sum() == 0  # the 3 in flight, 2 of them running
     assert emulator.stats()["cancels"] == len(cancelled)
     assert df["request_id"].is_unique
     # Re-running submits only what never reached a terminal row.
@@ -202,3 +205,29 @@ def test_the_users_fal_key_never_reaches_the_emulator(emulator, tmp_path, monkey
     assert seen["requests"] >= 2 * 3  # at least submit, status and result per request
     assert seen["sha256"] == [hashlib.sha256(f"Key {PLACEHOLDER_KEY}".encode()).hexdigest()]
     assert hashlib.sha256(f"Key {secret}".encode()).hexdigest() not in seen["sha256"]
+
+
+def test_a_lost_submit_response_through_the_runner_is_adopted_not_paid_twice(emulator, tmp_path):
+    """A submit whose answer was lost is not re-sent blindly (fal-client would: two paid jobs): the
+    runner finds the job in fal's request listing and adopts it (issue 12 item 4)."""
+    from kling_lab.backends.emulator import EmulatorConfig
+    from kling_lab.backends.emulator.kling import KlingTextToVideo
+    from kling_lab.backends.emulator.queue import job_key
+
+    sweep = small_sweep(1, name="lost")
+    key = KlingTextToVideo().input_hash(sweep.items[0].request)
+    seed = next(
+        s
+        for s in range(1000)
+        if (cfg := EmulatorConfig(seed=s)).chance(0.5, job_key(key, 0), "lost_submit")
+        and not cfg.chance(0.5, job_key(key, 1), "lost_submit")
+    )
+    emulator.configure(seed=seed, rate_lost_submit=0.5)
+    result = run(sweep, store=tmp_path, progress=False)
+    assert result.count("ok") == 1 and result.submitted == 1
+    stats = emulator.stats()
+    assert stats["faults"] == {"lost_submit": 1}
+    assert stats["submissions_by_fingerprint"] == {sweep.items[0].fingerprint: 1}, "one paid job at fal"
+    df = load_runs(tmp_path)
+    assert len(df) == 1 and df["cost_usd"].sum() == pytest.approx(1.40)
+    assert bool(df["adopted"].iloc[0]), "the row says it was adopted"

@@ -66,8 +66,9 @@ def test_sigterm_cancels_in_flight_requests_prints_the_summary_and_exits_143(slo
     store = tmp_path / "store"
     proc = start_cli("run", str(sweep), "--store", str(store), "--no-progress")
     try:
+        # fal has the 3 jobs; their answers may still be on the way: an interrupted submit is
+        # waited for, journaled and cancelled (no sleep to let the answers arrive first)
         wait_for(lambda: slow_emulator.stats()["submissions"] == 3)
-        time.sleep(0.3)  # the request ids are journaled right after each submit
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
     finally:

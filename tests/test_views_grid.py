@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from views_helpers import BLOCKED, standard_store, sweep_into
+from views_helpers import BLOCKED, PROMPT, standard_store, sweep_into
 
 from kling_lab.errors import InvalidInput
 from kling_lab.store.run_store import RunStore, load_runs
@@ -47,7 +47,11 @@ def test_cells_are_faceted_and_labelled(store):
     ok = [c for c in spec["cells"] if c["status"] == "ok"]
     assert len(ok) == 8 and all(c["src"].startswith("file:") and c["error"] is None for c in ok)
     cell = ok[0]
-    assert cell["title"].startswith("cfg_scale=") and "aspect_ratio=" in cell["title"]
+    # The title names only what differs between cells, never the facets the headers already show.
+    assert "negative_prompt=" in cell["title"] and "cfg_scale=" not in cell["title"]
+    assert "aspect_ratio=" not in cell["title"]
+    assert cell["meta"].startswith("$1.40 · motion ")  # one line: cost and the headline metric
+    assert cell["aspect"] in (round(16 / 9, 4), round(9 / 16, 4))
     facts = " | ".join(cell["facts"])
     assert "$1.40" in facts and "queue" in facts and "inference" in facts and "download" in facts
     assert "negative_prompt=" in facts and "repeat=0" in facts
@@ -121,3 +125,38 @@ def test_repeat_select_offers_one_repeat_at_a_time(emulator, tmp_path):
     assert len(visible(spec, spec["selection"])) == 2
     stacked = grid_of(runs, tmp_path / "s")
     assert stacked["selection"]["repeat"] == values.ALL and len(visible(stacked, stacked["selection"])) == 4
+
+
+def test_summary_words_emulator_money_like_the_cli(store):
+    """Issue 15 item 6: the widget and the report said "$16.80 spent" for emulator runs."""
+    spec = grid_of(load_runs(store), store)
+    assert "at fal prices (emulator: nothing was spent)" in spec["summary"]
+    assert " spent" not in spec["summary"].replace("nothing was spent", "")
+
+
+def test_sort_and_ranges_by_any_numeric_column(store):
+    runs = load_runs(store)
+    runs["judge_score"] = range(len(runs))  # a column merged in by the user, e.g. a judge's score
+    spec = grid_of(runs, store)
+    columns = [s["column"] for s in spec["sortable"]]
+    assert columns[:2] == ["qc_motion", "qc_flicker"] and "judge_score" in columns and "cost_usd" in columns
+    assert "sweep_index" not in columns and "video_bytes" not in columns
+    ok = [c for c in spec["cells"] if c["status"] == "ok"]
+    ranked = visible(spec, spec["selection"], "-qc_motion")
+    motions = [c["values"]["qc_motion"] for c in ranked if "qc_motion" in c["values"]]
+    assert motions == sorted(motions, reverse=True) and len(motions) == len(ok)
+    assert [c["status"] for c in ranked[-2:]] == ["failed", "failed"]  # no value: last
+    middle = sorted(motions)[len(motions) // 2]
+    kept = visible(spec, spec["selection"], "", {"qc_motion": [middle, None]})
+    assert kept and all(c["values"]["qc_motion"] >= middle for c in kept) and len(kept) < len(ok)
+    assert [c["values"]["judge_score"] for c in visible(spec, spec["selection"], "judge_score")] == sorted(
+        c["values"]["judge_score"] for c in spec["cells"]
+    )
+
+
+def test_axis_values_keep_the_full_text_for_hover(emulator, tmp_path):
+    long = "a red fox trotting through fresh snow at dawn, cinematic, golden light, slow dolly shot, 35 mm"
+    runs = sweep_into(emulator, tmp_path / "s", prompt=[PROMPT, long], cfg_scale=0.5)
+    spec = grid_of(runs, tmp_path / "s", rows="prompt", cols=None)
+    labels = {v["full"]: v["label"] for v in spec["row_values"]}
+    assert labels[long].endswith("…") and len(labels[long]) <= 60 and labels[PROMPT] == PROMPT

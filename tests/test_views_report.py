@@ -117,3 +117,10 @@ def test_report_plays_in_headless_chromium(store, tmp_path):
             browser.close()
     assert not errors
     assert all(url.startswith(("file:", "data:")) for url in requests), [u for u in requests if "file:" not in u]
+
+
+def test_report_words_emulator_money_like_the_cli(store, tmp_path):
+    """Issue 15 item 6: the report's summary must not claim emulator money was spent."""
+    page = report(load_runs(store), tmp_path / "r.html", store=store).read_text()
+    assert "nothing was spent" in page
+    assert "$11.20 spent" not in page and "$0.00 spent" not in page

@@ -68,7 +68,43 @@ def test_no_votes_is_a_clear_message():
     assert isinstance(fig, Figure) and NO_VOTES in fig.axes[0].texts[0].get_text()
 
 
-def test_plot_has_error_bars_per_arm(tmp_path):
-    fig = plot_win_rates(win_rates(simulate(60, seed=2), n_boot=200))
-    assert len(fig.axes) == 2
+def test_plot_shows_each_arms_estimate_and_interval(tmp_path):
+    table = win_rates(simulate(60, seed=2), n_boot=200)
+    fig = plot_win_rates(table)
+    ax_rate, ax_bt = fig.axes
+    top_down = table.iloc[::-1]  # strongest on top
+    assert [t.get_text() for t in ax_rate.get_yticklabels()] == list(top_down["arm"])
+    for ax, col in ((ax_rate, "win_rate"), (ax_bt, "strength")):
+        points = ax.lines[0]
+        assert list(points.get_xdata()) == pytest.approx(list(top_down[col]))
+        assert list(points.get_ydata()) == [0, 1, 2]
+        bars = [seg[:, 0] for seg in ax.collections[0].get_segments()]  # one horizontal bar per arm
+        assert [tuple(b) for b in bars] == [
+            pytest.approx((lo, hi)) for lo, hi in zip(top_down[f"{col}_low"], top_down[f"{col}_high"])
+        ]
+    for ax, ref in ((ax_rate, 0.5), (ax_bt, 1 / 3)):  # the no-preference line: ½, and 1 / arms
+        assert any(list(line.get_xdata()) == pytest.approx([ref, ref]) for line in ax.lines[1:])
+    assert "n = 60 votes" in ax_rate.get_xlabel()
     fig.savefig(tmp_path / "win_rates.png")
+
+
+def test_the_default_prior_has_a_closed_form_with_three_arms():
+    """A beats B 3 of 4 and C 3 of 4; B and C never met. With the default prior (0.5 pseudo-
+    comparisons per pair, scored as ties: 0.25 wins each way) B and C are symmetric and A's odds
+    against either are r/(1−r) with r = (3 + 0.25) / (4 + 0.5), so p = (o, 1, 1) / (o + 2)."""
+    odds = (3.25 / 4.5) / (1 - 3.25 / 4.5)
+    expected = [odds / (odds + 2), 1 / (odds + 2), 1 / (odds + 2)]
+    wins = np.array([[0.0, 3, 3], [1, 0, 0], [1, 0, 0]])
+    counts = np.array([[0.0, 4, 4], [4, 0, 0], [4, 0, 0]])
+    assert list(bradley_terry(wins, counts)) == pytest.approx(expected, abs=1e-8)
+    assert expected == pytest.approx([13 / 23, 5 / 23, 5 / 23])
+    votes = pd.DataFrame(
+        {
+            "by": "x",
+            "left_arm": ["A"] * 4 + ["C"] * 4,
+            "right_arm": ["B"] * 4 + ["A"] * 4,
+            "choice": ["left", "left", "left", "right", "right", "right", "right", "left"],
+        }
+    )
+    table = win_rates(votes, n_boot=20).set_index("arm")
+    assert list(table.loc[["A", "B", "C"], "strength"]) == pytest.approx(expected, abs=1e-8)

@@ -18,6 +18,7 @@ from kling_lab.store.run_store import load_runs
 from kling_lab.sweep import Sweep
 
 PROMPT = "a red fox trotting through fresh snow"
+NEG = "blur, distort, and low quality"
 BLOCKED = "a [blocked] red fox"  # the emulator refuses it: a failed run with an error message
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -6,6 +6,7 @@ window.mountWidget = async (state) => {
   const model = {
     get: (name) => state[name],
     set(name, value) {
+      if (JSON.stringify(state[name]) === JSON.stringify(value)) return; // like Backbone: no change, no event
       state[name] = value;
       for (const fn of handlers[`change:${name}`] || []) fn();
     },
@@ -16,6 +17,7 @@ window.mountWidget = async (state) => {
     send: (msg) => window.klSent.push(msg),
   };
   window.klModel = model;
+  window.klDeliver = (msg) => (handlers["msg:custom"] || []).forEach((fn) => fn(msg)); // w.send(...) from Python
   const style = document.createElement("style");
   style.textContent = state._css || "";
   document.head.append(style);

@@ -24,6 +24,8 @@ from kling_lab.util.text import printable
 COMMAND_MODULES: list[str] = [
     "run",
     "estimate",
+    "judge",
+    "estimate_judge",
     "models",
     "runs",
     "resume",

@@ -18,6 +18,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--concurrency", type=positive_int, default=4)
     p.add_argument("--render-scale", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--show-params",
+        action="store_true",
+        help="burn the prompt, cfg_scale and negative prompt into placeholders (default: a neutral clip "
+        "code, so A/B votes stay blind)",
+    )
     for fault in FAULTS:
         p.add_argument(f"--rate-{fault}", type=float, default=0.0, metavar="P")
     p.set_defaults(func=cmd_emulator)
@@ -34,6 +40,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         render_scale=args.render_scale,
         seed=args.seed,
+        blind=not args.show_params,
         **rates,
     )
     server = EmulatorServer(config, port=args.port)

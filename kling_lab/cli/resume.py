@@ -1,11 +1,12 @@
-"""``kling-lab resume``: collect requests journaled by an interrupted run (never re-submits)."""
+"""``kling-lab resume``: collect requests journaled by an interrupted run (never re-submits), then judge calls."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from kling_lab.cli.args import add_backend, add_no_progress, add_store, positive_int
+from kling_lab.cli.args import EXIT_INCOMPLETE, EXIT_OK, add_backend, add_no_progress, add_store, positive_int
 from kling_lab.cli.run import run_and_report
 
 
@@ -27,10 +28,18 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from kling_lab.judges.api import make_judge_runner, pending_judge_calls, resume_judging_async
     from kling_lab.runner.api import execute, make_runner
     from kling_lab.runner.rescue import parse
 
     for token in args.request_id:
         parse(token)  # a damaged token is refused before anything starts
+    judge_calls = pending_judge_calls(args.store, args.backend)
     runner = make_runner(args.backend, args.store, concurrency=args.concurrency, progress=not args.no_progress)
-    return run_and_report(runner, lambda: execute(runner, request_ids=args.request_id))
+    status = run_and_report(runner, lambda: execute(runner, request_ids=args.request_id))
+    if not judge_calls or status not in (EXIT_OK, EXIT_INCOMPLETE):
+        return status
+    judging = make_judge_runner(args.backend, args.store, concurrency=args.concurrency, progress=not args.no_progress)
+    print(f"judge calls: {judge_calls} journaled without their judgement", file=sys.stderr)
+    judged = run_and_report(judging, lambda: resume_judging_async(judging))
+    return max(status, judged)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from kling_lab.util.money import spent_text
 from kling_lab.util.text import truncate
 
 RUNS_COLUMNS = [
@@ -54,5 +55,5 @@ def runs_table(df: pd.DataFrame, limit: int = 20) -> str:
     lines = [view.to_string(index=False)]
     by_status = df["status"].value_counts().to_dict()
     counts = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
-    lines.append(f"{len(df)} runs ({counts}); showing the last {len(recent)}; total spent ${df['cost_usd'].sum():.2f}")
+    lines.append(f"{len(df)} runs ({counts}); showing the last {len(recent)}; total {spent_text(df)}")
     return "\n".join(lines)

@@ -9,7 +9,8 @@ unit, and raises ``ValueError`` naming the problem when there is nothing to plot
 - :func:`metric_vs_param`: does a parameter move a QC metric more than repeats do;
 - :func:`contact_sheet`: frame strips faceted by two parameters;
 - :func:`status_summary`: how runs ended, and why they failed;
-- :func:`plot_win_rates`: A/B win rates and Bradley–Terry strengths per arm.
+- :func:`plot_win_rates`: A/B win rates and Bradley–Terry strengths per arm;
+- :func:`plot_race`: a race's arms, their bounds and who won.
 
 The submodules load on first use, so ``import kling_lab`` does not import matplotlib.
 """
@@ -27,12 +28,14 @@ _WHERE = {
     "contact_sheet": "sheet",
     "status_summary": "status",
     "plot_win_rates": "winrates",
+    "plot_race": "race",
 }
 
 if TYPE_CHECKING:
     from kling_lab.plots.cost import cost_by_param, cumulative_spend
     from kling_lab.plots.latency import latency_split
     from kling_lab.plots.metrics import metric_vs_param
+    from kling_lab.plots.race import plot_race
     from kling_lab.plots.sheet import contact_sheet
     from kling_lab.plots.status import status_summary
     from kling_lab.plots.winrates import plot_win_rates
@@ -50,6 +53,7 @@ __all__ = [
     "cumulative_spend",
     "latency_split",
     "metric_vs_param",
+    "plot_race",
     "plot_win_rates",
     "status_summary",
 ]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kling_lab.backends import Backend, get_backend
-from kling_lab.errors import BackendConfigError
+from kling_lab.errors import BackendConfigError, InvalidInput
 from kling_lab.media.hook import default_media_hook
 from kling_lab.runner.notebook_env import with_notebook_defaults
 from kling_lab.runner.options import RunOptions, RunResult
@@ -22,6 +22,9 @@ from kling_lab.runner.plan import Plan
 from kling_lab.store.run_store import RunStore
 from kling_lab.sweep import Sweep
 from kling_lab.util.loop_thread import run_sync
+
+if TYPE_CHECKING:
+    from kling_lab.runner.race import RaceResult
 
 FAL_DEFAULT_CAP_USD = 25.0
 
@@ -42,11 +45,13 @@ def make_runner(
     store: RunStore | str | os.PathLike[str] | None = None,
     *,
     backend_options: Mapping[str, Any] | None = None,
+    factory: Callable[[Backend, RunStore, RunOptions], Runner] = Runner,
     **options: Any,
 ) -> Runner:
     """A Runner with the backend resolved by name and the cap rules applied.
 
     The real ``fal`` backend always runs under a cap: ``max_cost_usd`` defaults to $25.
+    ``factory`` builds the runner (a judge runner for judge calls).
     """
     name = backend if isinstance(backend, str) or backend is None else getattr(backend, "name", "custom")
     if name == "fal" and options.get("max_cost_usd") is None:
@@ -56,7 +61,7 @@ def make_runner(
     run_options = RunOptions(**options)  # validate before any backend starts
     store = RunStore.coerce(store).require_writable()  # so is the store
     resolved = get_backend(backend, **dict(backend_options or {}))
-    return Runner(resolved, store, run_options)
+    return factory(resolved, store, run_options)
 
 
 async def execute(
@@ -83,33 +88,57 @@ async def execute(
 async def run_async(
     sweep: SweepLike,
     *,
+    strategy: str = "grid",
     backend: str | Backend | None = "emulator",
     store: RunStore | str | os.PathLike[str] | None = None,
     backend_options: Mapping[str, Any] | None = None,
     **options: Any,
-) -> RunResult:
+) -> RunResult | RaceResult:
     """Run a sweep and log every request; see :func:`run` for the options."""
+    from kling_lab.runner.race import RACE_OPTIONS, race_async
+
     sweep = as_sweep(sweep)  # bad input fails here, before any backend starts
     sweep.require_prices()
+    if strategy == "race":
+
+        def new_runner(backend: str | Backend | None, **opts: Any) -> Runner:
+            return make_runner(backend, store, backend_options=backend_options, **opts)
+
+        return await race_async(sweep, new_runner, backend=backend, **options)
+    if strategy != "grid":
+        raise InvalidInput(f"strategy must be 'grid' (every request) or 'race' (adaptive repeats); got {strategy!r}")
+    misplaced = [k for k in options if k in RACE_OPTIONS]
+    if misplaced:
+        raise InvalidInput(f"{misplaced[0]} is an option of a race: pass strategy='race' with it")
     return await execute(make_runner(backend, store, backend_options=backend_options, **options), sweep)
 
 
 def run(
     sweep: SweepLike,
     *,
+    strategy: str = "grid",
     backend: str | Backend | None = "emulator",
     store: RunStore | str | os.PathLike[str] | None = None,
     backend_options: Mapping[str, Any] | None = None,
     **options: Any,
-) -> RunResult:
+) -> RunResult | RaceResult:
     """Run a sweep (a Sweep, a YAML path or a list of request dicts) and return its result.
 
     ``backend``: ``"emulator"`` (default, free, placeholder videos) or ``"fal"`` (real,
     needs FAL_KEY, capped at ``max_cost_usd``, default $25). Options: ``concurrency``
     (default 4), ``max_cost_usd``, ``force`` (ignore the cache), ``request_timeout_s``,
     ``tags`` (dict stored as ``params_json``), ``notebook``, ``progress``.
+
+    ``strategy="race"`` runs the sweep as a race (:mod:`kling_lab.runner.race`) and returns a
+    ``RaceResult``: ``metric`` (a numeric run-log column such as ``"qc_motion"``, or a function of a
+    row), ``higher_is_better`` (required), ``confidence`` (default 0.95), ``min_difference``,
+    ``initial_repeats``, ``max_repeats``, ``max_rounds``; ``max_cost_usd`` caps the race's clips.
     """
-    return run_sync(lambda: run_async(sweep, backend=backend, store=store, backend_options=backend_options, **options))
+    return run_sync(
+        lambda: run_async(
+            sweep, strategy=strategy, backend=backend, store=store, backend_options=backend_options, **options
+        )
+    )
 
 
 async def resume_async(

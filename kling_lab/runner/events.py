@@ -77,7 +77,7 @@ class EventBus:
         """Build the event of the job whose (base) row is ``job_row`` and deliver it."""
         event = JobEvent(
             fingerprint=job_row["fingerprint"],
-            repeat=job_row["repeat"],
+            repeat=job_row.get("repeat", 0),  # judge calls have no repeat
             sweep_index=job_row.get("sweep_index"),
             state=state,
             spent_usd=self._spent_usd(),

@@ -12,6 +12,7 @@ from kling_lab.runner.events import RunObserver
 from kling_lab.runner.retry import Backoff, RetryPolicy
 from kling_lab.store.run_store import RunStore
 from kling_lab.util.clock import check_timeout
+from kling_lab.util.money import money_text
 
 
 @dataclass
@@ -132,15 +133,12 @@ class RunResult:
                 "until `kling-lab reconcile` finds them"
             )
         head = "interrupted: " if self.interrupted else ""
-        if self.backend == "emulator":
-            money = f"${self.spent_usd:.2f} at fal prices (emulator: nothing was spent)"
-        else:
-            money = f"spent ${self.spent_usd:.2f}"
+        money = money_text(self.spent_usd, self.backend)
         return f"{head}{', '.join(parts)}; {self.submitted} submitted; {money}; store {self.store.location}"
 
     __str__ = summary
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from kling_lab.runner.display import result_html
 
-        return f"<pre>{escape(self.summary())}</pre>"
+        return result_html(self)

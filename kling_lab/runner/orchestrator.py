@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -65,7 +65,12 @@ __all__ = ["RESULT_TTL_S", "RunOptions", "RunResult", "Runner"]  # RunOptions/Ru
 
 
 class Runner:
-    """Runs sweeps (or resumes journaled requests) on one backend into one store."""
+    """Runs sweeps (or resumes journaled requests) on one backend into one store.
+
+    ``kind`` is what its journal entries say (``sweep.kind``; clip requests say nothing): a runner
+    re-attaches and resumes only its own kind (judge calls: :mod:`kling_lab.runner.judging`)."""
+
+    kind = "clip"
 
     def __init__(
         self,
@@ -80,7 +85,7 @@ class Runner:
         objects = ConditionalObjects.for_store(self.store.files)
         self.claims = Claims(self.store.journal_dir / "claims", RemoteLeases(objects) if objects else None)
         self.budget = Budget(self.options.max_cost_usd)
-        self.writer = RowWriter(self.store, self.journal, self.claims)
+        self.writer = RowWriter(self.store, self.journal, self.claims, append=self._append_rows)
         self.events = EventBus(self.options.observers, spent_usd=lambda: self.writer.spent_usd)
         self.orphans = Orphans(backend, self.journal, self.store)
         self.ctx = RunContext(
@@ -315,14 +320,14 @@ class Runner:
 
         A request whose row reached the log just before a crash (but not its ``done``
         event) is marked done here instead of being collected twice."""
-        mine = [p for p in self.journal.pending().values() if p.backend == self.backend.name]
+        mine = [
+            p
+            for p in self.journal.pending().values()
+            if p.backend == self.backend.name and p.sweep.get("kind", "clip") == self.kind
+        ]
         if not mine:
             return []
-        logged = {
-            r["request_id"]
-            for r in self.store.rows_where("request_id", [p.request_id for p in mine])
-            if not r.get("cache_hit")
-        }
+        logged = self._logged([p.request_id for p in mine])
         still = []
         for p in mine:
             if p.request_id in logged:
@@ -338,6 +343,14 @@ class Runner:
             for r in self.store.rows_where("fingerprint", endpoints)
             if r["backend"] == self.backend.name and r["endpoint"] == endpoints[r["fingerprint"]]
         ]
+
+    def _append_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write a batch of terminal rows (the run log; a judge runner writes judgements)."""
+        self.store.append(rows)
+
+    def _logged(self, request_ids: Sequence[str]) -> set[str]:
+        """Which of these request ids already have their row (cache hits aside)."""
+        return {r["request_id"] for r in self.store.rows_where("request_id", request_ids) if not r.get("cache_hit")}
 
     def _cached_ok(self, endpoints: dict[str, str]) -> dict[str, dict[str, Any]]:
         """fingerprint → the latest ok row of this backend (and endpoint) whose video is still in the store."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +36,16 @@ class _Queued:
 class RowWriter:
     """Queues a run's terminal rows and writes them to the store in batches."""
 
-    def __init__(self, store: RunStore, journal: Journal, claims: Claims) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        journal: Journal,
+        claims: Claims,
+        *,
+        append: Callable[[Sequence[Mapping[str, Any]]], object] | None = None,
+    ) -> None:
         self.store = store
+        self._append = append or store.append  # where a batch goes: the run log (judgements for judges)
         self.journal = journal
         self.claims = claims
         self.rows: list[dict[str, Any]] = []  # every row of the run, written or not
@@ -72,7 +80,7 @@ class RowWriter:
             return
         batch, self._unwritten = self._unwritten, []
         try:
-            self.store.append([q.row for q in batch])
+            self._append([q.row for q in batch])
         except BaseException:
             self._unwritten[:0] = batch
             raise

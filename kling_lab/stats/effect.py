@@ -94,6 +94,40 @@ class Effect:
             )
         return text
 
+    def __repr__(self) -> str:
+        return f"<Effect of {self.param} on {self.metric}: p = {self.p_value:.2g}; {self._verdict()}>"
+
+    def _repr_html_(self) -> str:
+        from kling_lab.util.html import card_html
+
+        how = f"exact, all {self.n_permutations} arrangements" if self.exact else f"{self.n_permutations} permutations"
+        per_setting = [
+            (
+                f"{self.param} = {_level(level)}",
+                f"{self.n.get(level, 0)} runs"
+                + (f", mean {self.metric} {_num(self.means[level])}" if self.means is not None else ""),
+            )
+            for level in self.levels
+        ]
+        spread = "SD of repeats" if self.kind == "scalar" else "mean distance between repeats"
+        rows = [
+            *per_setting,
+            ("change between settings", _num(self.change) if self.kind == "scalar" else _num(self.between)),
+            (spread, _num(self.within)),
+            ("effect size", _num(self.effect_size)),
+            ("share of variation (η²)", _num(self.eta_squared)),
+            ("p", f"{self.p_value:.2g} ({how}; α = {self.alpha:g})"),
+            *((("compared within", ", ".join(self.strata)),) if self.strata else ()),
+        ]
+        note = None
+        if self.min_p > self.alpha:
+            note = (
+                f"With {len(self._x)} runs in {len(self.levels)} settings p cannot go below {self.min_p:.2g}, "
+                "whatever the videos: add repeats for a test that can conclude."
+            )
+        verdict = f"{self._verdict()} {self._observed()}; p = {self.p_value:.2g}."
+        return card_html(f"Effect of {self.param} on {self.metric}", rows, verdict=verdict, note=note)
+
     def _observed(self) -> str:
         """What changed between settings and how much repeats differ, in the metric's units."""
         if self.kind == "distance":

@@ -1,8 +1,9 @@
-"""SQL over a store's run log and votes with DuckDB, reading the parquet files in place.
+"""SQL over a store's run log, votes and judgements with DuckDB, reading the parquet files in place.
 
-Two views are defined: ``runs`` (one row per run_id, newest revision) and ``votes`` (one row
-per vote_id), each a lazily scanned Arrow dataset over the store's files (local or remote), so
-DuckDB reads only the columns and row groups a query needs::
+Three views are defined: ``runs`` (one row per run_id, newest revision), ``votes`` (one row per
+vote_id) and ``judgements`` (one row per judgement_id; scores in ``scores_json``, e.g.
+``json_extract(scores_json, '$.prompt_adherence')``), each a lazily scanned Arrow dataset over the
+store's files (local or remote), so DuckDB reads only the columns and row groups a query needs::
 
     kling_lab.query("select experiment, sum(cost_usd) usd from runs group by 1 order by 2 desc")
 
@@ -26,6 +27,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from kling_lab.errors import InvalidInput
+from kling_lab.store.judgements import DATASET as JUDGEMENTS
+from kling_lab.store.judgements import SCHEMA as JUDGEMENT_SCHEMA
 from kling_lab.store.run_store import RunStore
 from kling_lab.store.schema import RUN_SCHEMA
 
@@ -50,7 +53,7 @@ def arrow_dataset(store: RunStore, name: str, schema: pa.Schema | None = None) -
 
 
 def connect(store: RunStore | str | os.PathLike[str] | None = None, *, allow_file_access: bool = False) -> Any:
-    """A DuckDB connection with the ``runs`` and ``votes`` views of ``store`` defined.
+    """A DuckDB connection with the ``runs``, ``votes`` and ``judgements`` views of ``store`` defined.
 
     Unless ``allow_file_access``, DuckDB has no file system or network access (see the module
     docstring); the views still read every row of the store."""
@@ -76,6 +79,12 @@ def connect(store: RunStore | str | os.PathLike[str] | None = None, *, allow_fil
             )
         else:
             con.execute("create view votes as select * from votes_raw")
+    judged = arrow_dataset(store, JUDGEMENTS, JUDGEMENT_SCHEMA)
+    con.register("judgements_raw", judged if judged is not None else JUDGEMENT_SCHEMA.empty_table())
+    con.execute(
+        "create view judgements as select * exclude (_rank) from (select *, row_number() over "
+        "(partition by judgement_id) as _rank from judgements_raw) where _rank = 1"
+    )
     if not allow_file_access:
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
@@ -83,7 +92,7 @@ def connect(store: RunStore | str | os.PathLike[str] | None = None, *, allow_fil
 
 
 def _listing(store: RunStore) -> tuple[list[str], ...]:
-    return tuple(store.dataset_files(name) for name in ("runs", "votes"))
+    return tuple(store.dataset_files(name) for name in ("runs", "votes", JUDGEMENTS))
 
 
 def _one_line(exc: BaseException) -> InvalidInput:
@@ -91,7 +100,7 @@ def _one_line(exc: BaseException) -> InvalidInput:
 
 
 def query(sql: str, store: RunStore | str | os.PathLike[str] | None = None, *, allow_file_access: bool = False):
-    """Run ``sql`` over the store's ``runs`` (and ``votes``) views; return a pandas DataFrame.
+    """Run ``sql`` over the store's ``runs``, ``votes`` and ``judgements`` views; return a pandas DataFrame.
 
     DuckDB may read nothing but the store unless ``allow_file_access=True`` (see the module
     docstring). Errors in the SQL raise :class:`~kling_lab.errors.InvalidInput` with one line."""

@@ -31,6 +31,7 @@ from kling_lab.store.schema import RUN_SCHEMA, pandas_dtype_for
 DEFAULT_STORE = "kling_runs"
 STORE_ENV = "KLING_LAB_STORE"
 CACHE_ENV = "KLING_LAB_CACHE"
+STORE_ATTR = "kling_lab_store"  # df.attrs key: the location of the store a runs DataFrame came from
 READ_RETRIES = 8
 _VIDEO_KEY = re.compile(r"videos/[0-9a-f]{2}/[0-9a-f]{64}\.mp4")
 
@@ -217,8 +218,11 @@ class RunStore:
         """Every row of every run-log part file, unified to the current schema."""
         return self.read_dataset("runs", RUN_SCHEMA)
 
-    def load(self, *, sweep_id: str | None = None, absolute_paths: bool = True):
-        """The run log as one pandas DataFrame (typed columns, UTC timestamps), oldest first."""
+    def load(self, *, sweep_id: str | None = None, absolute_paths: bool = True, judgements: bool = True):
+        """The run log as one pandas DataFrame (typed columns, UTC timestamps), oldest first.
+
+        ``judgements``: add the latest judgement of each judge as ``judge_<name>_<dimension>``
+        columns (see :mod:`kling_lab.store.judgements`; none when nothing was judged)."""
         df = _frame(_latest_revisions(self.read_table()))
         _fill_models(df)
         if len(df):
@@ -227,6 +231,11 @@ class RunStore:
             df = df[df["sweep_id"] == sweep_id].reset_index(drop=True)
         if absolute_paths:
             self._absolute_video_paths(df)
+        if judgements:
+            from kling_lab.store.judgements import join_judgements
+
+            df = join_judgements(df, self)
+        df.attrs[STORE_ATTR] = self.location
         return df
 
     def _absolute_video_paths(self, df) -> None:
@@ -329,9 +338,25 @@ def rows_frame(rows: Sequence[Mapping[str, Any]], store: RunStore | None = None)
     df = _frame(pa.Table.from_pylist([dict(r) for r in rows], schema=RUN_SCHEMA))
     if store is not None:
         store._absolute_video_paths(df)
+        df.attrs[STORE_ATTR] = store.location
     return df
 
 
-def load_runs(store: RunStore | str | os.PathLike[str] | None = None, *, sweep_id: str | None = None):
-    """Every run in ``store`` (default ``$KLING_LAB_STORE`` or ``./kling_runs``) as a DataFrame."""
-    return RunStore.coerce(store).load(sweep_id=sweep_id)
+def store_of(runs: Any, store: RunStore | str | os.PathLike[str] | None = None) -> RunStore:
+    """The store to use for ``runs``: ``store`` if given, else the one the DataFrame was loaded from
+    (``runs.attrs["kling_lab_store"]``, set by ``load_runs``), else the default store."""
+    if store is not None:
+        return RunStore.coerce(store)
+    location = getattr(runs, "attrs", {}).get(STORE_ATTR)
+    return RunStore(location) if location else RunStore()
+
+
+def load_runs(
+    store: RunStore | str | os.PathLike[str] | None = None, *, sweep_id: str | None = None, judgements: bool = True
+):
+    """Every run in ``store`` (default ``$KLING_LAB_STORE`` or ``./kling_runs``) as a DataFrame.
+
+    With ``judgements`` (the default), the latest judgement of each judge on a run's video is joined
+    as ``judge_<name>_<dimension>`` columns (``judge_vlm_prompt_adherence``, ...), usable wherever a
+    metric is: ``effect``, compare's sort, the report, the race metric."""
+    return RunStore.coerce(store).load(sweep_id=sweep_id, judgements=judgements)

@@ -18,11 +18,12 @@ import pandas as pd
 import traitlets
 
 from kling_lab.errors import InvalidInput
-from kling_lab.store.run_store import RunStore
+from kling_lab.store.run_store import RunStore, store_of
 from kling_lab.store.schema import PARAM_COLUMNS
 from kling_lab.store.votes import CHOICES, append_vote, load_votes, vote_row
 from kling_lab.views import assets, values
-from kling_lab.views.labels import param_text
+from kling_lab.views.ab_adaptive import AdaptiveVoting, earlier_votes
+from kling_lab.views.labels import aspect, param_text
 from kling_lab.views.pairing import Pair, make_pairs
 from kling_lab.views.sources import Source, SourceName, locate, make_source
 
@@ -39,6 +40,7 @@ class ABWidget(anywidget.AnyWidget):
     last = traitlets.Dict().tag(sync=True)  # the previous vote, revealed: {choice, left_arm, right_arm}
     message = traitlets.Unicode("").tag(sync=True)
     base = traitlets.Unicode("").tag(sync=True)  # how the page resolves media URLs (see sources)
+    source = traitlets.Unicode("").tag(sync=True)  # the Source's kind: explains a video that fails to load
     playing = traitlets.Bool(False).tag(sync=True)
     loop = traitlets.Bool(True).tag(sync=True)
     tolerance = traitlets.Float(0.15).tag(sync=True)
@@ -55,9 +57,9 @@ class ABWidget(anywidget.AnyWidget):
         message: str = "",
         **kwargs: Any,
     ) -> None:
-        super().__init__(by=by, base=source.base, **kwargs)
+        super().__init__(by=by, base=source.base, source=getattr(source, "kind", ""), **kwargs)
         self._pairs, self._voter, self._store, self._source = pairs, voter, store, source
-        self._earlier, self._index, self._empty_message = earlier, 0, message
+        self._earlier, self._index, self._empty_message, self._skipped = earlier, 0, message, 0
         self.session_id = uuid.uuid4().hex
         self.on_msg(self._on_msg)
         self._show()
@@ -89,24 +91,41 @@ class ABWidget(anywidget.AnyWidget):
             self._show()
         return row
 
+    def skip(self) -> None:
+        """Show the next pair without a vote (e.g. a video did not load); it is offered again next session."""
+        if self.current is None:
+            raise InvalidInput("no pair left to skip")
+        self._index += 1
+        self._skipped += 1
+        with self.hold_sync():
+            self._show()
+
     def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         # the index guards against a double click voting twice on the same screen
-        if content.get("type") == "vote" and content.get("index") == self._index and content.get("choice") in CHOICES:
+        if content.get("index") != self._index:
+            return
+        if content.get("type") == "vote" and content.get("choice") in CHOICES:
             self.vote(content["choice"])
+        elif content.get("type") == "skip":
+            self.skip()
 
     def _side(self, run: Any) -> dict[str, Any]:
         video = locate(self._store, run.get("video_path"))
         if video is None:  # deleted since the pairs were made
             return {"src": None, "poster": None, "missing": f"video file missing: {run.get('video_path')}"}
-        return {"src": self._source.video(video), "poster": self._source.poster(video)}
+        return {"src": self._source.video(video), "poster": self._source.poster(video), "aspect": aspect(run)}
 
     def _show(self) -> None:
         total = len(self._pairs) + self._earlier
-        self.progress = {"done": self._index + self._earlier, "total": total, "earlier": self._earlier}
+        done = self._index + self._earlier - self._skipped
+        self.progress = {"done": done, "total": total, "earlier": self._earlier, "skipped": self._skipped}
         pair = self.current
         if pair is None:
             self.pair = {}
-            self.message = self._empty_message or f"All {total} pairs have a vote: see win_rates(load_votes(store))."
+            skipped = f" ({self._skipped} skipped: run ab() again to see them)" if self._skipped else ""
+            self.message = self._empty_message or (
+                f"All {total - self._skipped} pairs shown have a vote{skipped}: see win_rates(load_votes(store))."
+            )
             return
         shared = [
             c
@@ -126,6 +145,10 @@ class ABWidget(anywidget.AnyWidget):
         return f"<ABWidget by={self.by!r}: {self.progress.get('done', 0)}/{self.progress.get('total', 0)} voted>"
 
 
+class AdaptiveABWidget(AdaptiveVoting, ABWidget):
+    """The vote widget of ``ab(..., adaptive=True)``: each next pair by expected information."""
+
+
 def ab(
     runs: pd.DataFrame,
     by: str = "negative_prompt",
@@ -136,15 +159,22 @@ def ab(
     resume: bool = True,
     source: SourceName | Source = "server",
     embed: bool = False,
+    adaptive: bool = False,
+    confidence: float = 0.95,
 ) -> ABWidget:
     """A blind A/B voting widget over the arms of ``by`` in ``runs``; votes go to ``store``'s ``votes``.
 
+    ``store``: default, the store ``runs`` was loaded from (``runs.attrs["kling_lab_store"]``), else
+    ``$KLING_LAB_STORE`` or ./kling_runs.
+
     ``voter``: who votes (default: the OS user). ``seed``: fixes the pair order and sides.
     ``resume``: skip pairs this voter already voted on for ``by``. ``source``/``embed``: as in ``compare``.
+    ``adaptive``: choose each next pair by expected information and say when the top arm is separated at
+    ``confidence`` (:mod:`kling_lab.views.ab_adaptive`).
     """
     if len(runs.columns) and by not in runs.columns:
         raise InvalidInput(f"by: unknown run-log column {by!r}; try one of {PARAM_COLUMNS}")
-    store = RunStore.coerce(store)
+    store = store_of(runs, store)
     records = [{str(k): values.py(v) for k, v in r.items()} for r in runs.to_dict("records")]
     usable = [r for r in records if r.get("status") == "ok" and locate(store, r.get("video_path")) is not None]
     pairs = make_pairs(usable, by, seed=seed)
@@ -165,6 +195,20 @@ def ab(
             "a pair needs two arms with the same prompt."
         )
     )
+    if adaptive:
+        arms = {values.label(r.get(by)) for r in usable}
+        return AdaptiveABWidget(
+            pairs,
+            by=by,
+            records=usable,
+            earlier_votes=earlier_votes(store, by, arms),
+            confidence=confidence,
+            seed=seed,
+            voter=voter,
+            store=store,
+            source=make_source(source, embed=embed),
+            message=message,
+        )
     return ABWidget(
         pairs,
         by=by,

@@ -16,9 +16,18 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from kling_lab.store.run_store import RunStore
+from kling_lab.errors import InvalidInput
+from kling_lab.store.run_store import RunStore, store_of
 from kling_lab.views import assets
-from kling_lab.views.grid import RepeatMode, build_grid, view_state, visible
+from kling_lab.views.grid import (
+    RepeatMode,
+    build_grid,
+    check_ranges,
+    check_sort,
+    selection_for,
+    view_state,
+    visible,
+)
 from kling_lab.views.sources import Source, SourceName, make_source
 
 
@@ -29,11 +38,43 @@ class CompareWidget(anywidget.AnyWidget):
     _css = assets.stylesheet()
 
     grid = traitlets.Dict().tag(sync=True)  # the spec from views.grid.build_grid
-    selection = traitlets.Dict().tag(sync=True)  # filter column → value key, or "*" for all
+    selection = traitlets.Dict().tag(sync=True)  # filter column → value key ("*" = all); plain values accepted
+    sort = traitlets.Unicode("").tag(sync=True)  # "" facets; "qc_motion" ascending; "-qc_motion" descending
+    ranges = traitlets.Dict().tag(sync=True)  # numeric column → [low, high] (either None): only cells inside
     show_diff = traitlets.Bool(False).tag(sync=True)
+    show_details = traitlets.Bool(False).tag(sync=True)  # unfold every card's details
     playing = traitlets.Bool(False).tag(sync=True)
     loop = traitlets.Bool(True).tag(sync=True)
     tolerance = traitlets.Float(0.15).tag(sync=True)  # seconds of drift before a video is re-seeked
+
+    @traitlets.validate("selection")
+    def _plain_values(self, proposal: dict[str, Any]) -> dict[str, str]:
+        """Accept plain values (``{"negative_prompt": ""}``) as ``compare(filters=…)`` does."""
+        try:
+            return selection_for(self.grid.get("filters", []), proposal["value"])
+        except InvalidInput as exc:
+            raise traitlets.TraitError(str(exc)) from None
+
+    @traitlets.validate("sort")
+    def _known_sort(self, proposal: dict[str, Any]) -> str:
+        try:
+            return check_sort(proposal["value"], [s["column"] for s in self.grid.get("sortable", [])])
+        except InvalidInput as exc:
+            raise traitlets.TraitError(str(exc)) from None
+
+    @traitlets.validate("ranges")
+    def _known_ranges(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return check_ranges(proposal["value"], [s["column"] for s in self.grid.get("sortable", [])])
+        except InvalidInput as exc:
+            raise traitlets.TraitError(str(exc)) from None
+
+    _stop_live: Any = None  # set by views.live.watch
+
+    def stop_watching(self) -> None:
+        """Stop following a sweep (``watch``); the grid keeps what it shows."""
+        if self._stop_live is not None:
+            self._stop_live()
 
     def play(self) -> None:
         self.playing = True
@@ -46,8 +87,8 @@ class CompareWidget(anywidget.AnyWidget):
         self.send({"type": "seek", "t": float(t)})
 
     def visible_cells(self) -> list[dict[str, Any]]:
-        """The cells the current ``selection`` shows."""
-        return visible(self.grid, self.selection)
+        """The cells the current ``selection``, ``ranges`` and ``sort`` show, in order."""
+        return visible(self.grid, self.selection, self.sort, self.ranges)
 
     def __repr__(self) -> str:
         return f"<CompareWidget: {len(self.grid.get('cells', []))} runs, {self.grid.get('summary', '')}>"
@@ -60,6 +101,9 @@ def compare(
     *,
     repeat: RepeatMode = "stack",
     filters: Mapping[str, Any] | None = None,
+    sort: str = "",
+    ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
+    metric: str | None = "qc_motion",
     embed: bool = False,
     store: RunStore | str | os.PathLike[str] | None = None,
     source: SourceName | Source = "server",
@@ -71,10 +115,14 @@ def compare(
     ``rows``/``cols``: the run-log columns to facet by (None: a single row/column).
     ``repeat``: ``"stack"`` runs that share a facet position, or ``"select"`` one repeat at a time.
     ``filters``: initial dropdown choices, e.g. ``{"negative_prompt": ""}`` (``"*"`` = all).
+    ``sort``: ``"qc_motion"`` / ``"-qc_motion"`` ranks the clips by any numeric column (a QC metric,
+    cost, latency, a judge score merged into ``runs``) instead of faceting; ``ranges``:
+    ``{"qc_motion": (0.2, None)}`` keeps only clips in range. ``metric``: the one shown under each clip.
     ``embed``: inline ≤240 px previews so the notebook plays anywhere (larger notebook).
     ``source``: ``"server"`` (loopback server in the kernel) or ``"files"`` (Jupyter's ``/files/``
     route, for remote JupyterHub; videos must be under ``files_root``, the Jupyter root).
-    ``store``: resolves relative ``video_path`` values (default: ``$KLING_LAB_STORE`` or ./kling_runs).
+    ``store``: resolves relative ``video_path`` values (default: the store ``runs`` was loaded from,
+    else ``$KLING_LAB_STORE`` or ./kling_runs).
     """
     spec = build_grid(
         runs,
@@ -82,7 +130,8 @@ def compare(
         cols,
         repeat=repeat,
         filters=filters,
-        store=RunStore.coerce(store),
+        store=store_of(runs, store),
         source=make_source(source, embed=embed, files_root=files_root),
+        metric=metric,
     )
-    return CompareWidget(**view_state(spec, tolerance=tolerance))
+    return CompareWidget(**view_state(spec, tolerance=tolerance, sort=sort, ranges=ranges))

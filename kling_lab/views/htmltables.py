@@ -9,8 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from kling_lab.store.schema import PARAM_COLUMNS, QC_COLUMNS
-from kling_lab.views.labels import failure_text, metric_docs, metric_name
+from kling_lab.store.schema import PARAM_COLUMNS
+from kling_lab.util.money import spent_text
+from kling_lab.views.labels import failure_text, metric_columns, metric_docs, metric_name
 from kling_lab.views.values import label, py
 
 LATENCY_COLUMNS = ["queue_s", "inference_s", "total_s", "download_s"]
@@ -57,8 +58,8 @@ def summary_table(runs: pd.DataFrame) -> str:
         if c in runs
     ]
     return (
-        table(["status", "runs", "cost (USD)"], rows)
-        + "<p></p>"
+        table(["status", "runs", "cost (USD, fal prices)"], rows)
+        + f'<p class="kl-note">{html.escape(spent_text(runs))}</p>'
         + table(["latency", "median s", "p90 s", "max s", "runs measured"], latency)
         + ("<p></p>" + models_table(runs) if "model" in runs else "")
     )
@@ -108,8 +109,8 @@ def params_table(runs: pd.DataFrame) -> str:
 
 
 def metrics_table(runs: pd.DataFrame, facets: Sequence[str]) -> str:
-    """QC metrics of the ok runs, numbered as in the parameter table (headers explain each metric)."""
-    columns = [c for c in QC_COLUMNS if c in runs]
+    """QC metrics and judge scores of the ok runs, numbered as in the parameter table (headers explain each)."""
+    columns = metric_columns(runs.columns)
     keys = [*facets, "repeat"] if "repeat" not in facets else list(facets)
     rows = [
         [i, *(label(r.get(c)) for c in keys), *(_num(r.get(c), "{:.3g}") for c in columns)]
@@ -119,5 +120,5 @@ def metrics_table(runs: pd.DataFrame, facets: Sequence[str]) -> str:
     if not rows:
         return '<p class="kl-note">No ok runs, so no metrics.</p>'
     headers = ["#", *keys, *(metric_name(c) for c in columns)]
-    docs = metric_docs()
+    docs = metric_docs(columns)
     return table(headers, rows, titles=["", *([""] * len(keys)), *(docs[metric_name(c)] for c in columns)])

@@ -6,6 +6,7 @@ function localModel(state) {
   return {
     get: (name) => state[name],
     set(name, value) {
+      if (JSON.stringify(state[name]) === JSON.stringify(value)) return; // like Backbone: no change, no event
       state[name] = value;
       for (const fn of handlers[`change:${name}`] || []) fn();
     },

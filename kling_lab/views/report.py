@@ -22,7 +22,7 @@ import pandas as pd
 
 from kling_lab._version import __version__
 from kling_lab.errors import InvalidInput
-from kling_lab.store.run_store import RunStore
+from kling_lab.store.run_store import RunStore, store_of
 from kling_lab.views import assets, htmltables
 from kling_lab.views.grid import build_grid, check_facets, view_state
 from kling_lab.views.sources import RelativeSource
@@ -62,7 +62,7 @@ def render_report(
     """The report's HTML text, for a page that will live in ``page_dir``."""
     facets = check_facets(runs, rows, cols) if len(runs.columns) else []
     spec = build_grid(
-        runs, rows, cols, repeat="stack", store=RunStore.coerce(store), source=RelativeSource(page_dir, copy_dir)
+        runs, rows, cols, repeat="stack", store=store_of(runs, store), source=RelativeSource(page_dir, copy_dir)
     )
     script = assets.bundle("synced_playback.js", "grid.js", "report.js")
     if "</script" in script.lower():

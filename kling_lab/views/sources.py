@@ -11,8 +11,8 @@ with ``compare(..., source=...)``:
 - ``"files"``: Jupyter's own ``<base_url>/files/<path>`` route, resolved in the browser against
   the page's Jupyter base URL. Works through a JupyterHub proxy (with Range: the default contents
   manager serves ``/files/`` with tornado's static handler), but only for stores *inside* the Jupyter
-  server's root directory. The root is guessed from the kernel's working directory and
-  ``JPY_SESSION_NAME`` (the notebook's path relative to that root); pass ``files_root`` to be sure.
+  server's root directory. The root is read from the server's runtime file (``jupyter_root``),
+  or guessed from the kernel's working directory; pass ``files_root`` to be sure.
 - ``embed=True``: downscaled previews inlined as data URIs (``kling_lab.views.preview``): the
   notebook travels anywhere, at the cost of tens of KB to a few MB per grid.
 
@@ -21,10 +21,11 @@ The static report uses relative paths from the report's own location (``Relative
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from kling_lab.store.run_store import RunStore
@@ -38,6 +39,7 @@ class Source(Protocol):
     """Maps a local video (and its poster) to what the browser loads."""
 
     base: str  # "" = URLs are complete; JUPYTER_FILES = relative to Jupyter's /files/ route
+    kind: str  # "server" | "files" | "embed" | "relative": lets the page explain a video that fails to load
 
     def video(self, path: Path) -> str: ...
 
@@ -68,6 +70,7 @@ class ServerSource:
     """URLs of the kernel's loopback media server."""
 
     base = ""
+    kind = "server"
 
     def video(self, path: Path) -> str:
         return media_server().url(path)
@@ -81,6 +84,7 @@ class JupyterFilesSource:
     """Paths relative to the Jupyter server root, served by its ``/files/`` route."""
 
     base = JUPYTER_FILES
+    kind = "files"
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).resolve() if root is not None else jupyter_root()
@@ -100,6 +104,7 @@ class EmbedSource:
     """Downscaled previews inlined as data URIs (no poster: the inlined clip shows its own frames)."""
 
     base = ""
+    kind = "embed"
 
     def __init__(self, max_side: int = 240) -> None:
         self.max_side = max_side
@@ -117,6 +122,7 @@ class RelativeSource:
     """Paths relative to a page's directory; with ``copy_dir``, the files are copied there first."""
 
     base = ""
+    kind = "relative"
 
     def __init__(self, page_dir: Path, copy_dir: Path | None = None) -> None:
         self.page_dir, self.copy_dir = page_dir.resolve(), copy_dir
@@ -139,10 +145,49 @@ class RelativeSource:
         return None if image is None else self.video(image)
 
 
+def _running_servers() -> list[dict[str, Any]]:
+    """The ``jpserver-<pid>.json`` files of the Jupyter servers running on this machine."""
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:  # no Jupyter here: nothing to find
+        return []
+    servers = []
+    for path in Path(jupyter_runtime_dir()).glob("jpserver-*.json"):
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and info.get("root_dir"):
+            servers.append(info)
+    return servers
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 def jupyter_root() -> Path:
-    """Best guess of the Jupyter server's root: the kernel's cwd minus the notebook's relative folder."""
+    """The Jupyter server's root directory, as well as the kernel can tell.
+
+    1. The runtime file of the server that started this kernel (``jpserver-<JPY_PARENT_PID>.json``,
+       whose ``root_dir`` is exact), else of the one running server whose root holds the notebook.
+    2. ``JPY_SESSION_NAME`` relative to the root (older servers): the cwd minus the notebook's folder.
+    3. The kernel's working directory.
+
+    jupyter_server 2.x sets ``JPY_SESSION_NAME`` to the notebook's *absolute* path, which alone does
+    not tell where the root is: hence the runtime files first.
+    """
     cwd = Path.cwd()
     session = os.environ.get("JPY_SESSION_NAME", "")
+    notebook = Path(session) if session and os.path.isabs(session) else cwd / (session or "_")
+    servers = _running_servers()
+    parent = os.environ.get("JPY_PARENT_PID", "")
+    for info in servers:
+        if str(info.get("pid")) == parent:
+            return Path(info["root_dir"]).resolve()
+    holding = [r for r in (Path(i["root_dir"]).resolve() for i in servers) if _inside(notebook.resolve(), r)]
+    if holding:
+        return max(holding, key=lambda r: len(r.parts))
     if session and not os.path.isabs(session):
         depth = len(PurePosixPath(session).parent.parts)
         if depth <= len(cwd.parents):

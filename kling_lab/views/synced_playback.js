@@ -30,6 +30,7 @@ export class SyncClock {
     this.videos = new Set();
     this._listeners = [];
     this._seekedAt = new WeakMap(); // video → performance.now() of its last correction
+    this._known = new WeakSet(); // videos whose listeners are set
     this._base = 0; // master time (s) at _anchor
     this._anchor = 0; // performance.now() when _base was taken
     this._timer = setInterval(() => this._tick(), TICK_MS);
@@ -49,19 +50,36 @@ export class SyncClock {
     this._listeners.push(listener);
   }
 
+  // Drive `video` from this clock (again, after a redraw re-inserted a cached video: listeners once).
   add(video) {
-    video.muted = true;
-    video.playsInline = true;
-    video.preload = "auto";
-    video.controls = false;
-    video.loop = false; // the clock loops, never the element
+    if (!this._known.has(video)) {
+      this._known.add(video);
+      video.muted = true;
+      video.playsInline = true;
+      video.preload = "auto";
+      video.controls = false;
+      video.loop = false; // the clock loops, never the element
+      video.addEventListener("loadedmetadata", () => {
+        if (!this.videos.has(video)) return;
+        this._align(video, this.time, true);
+        this._emit();
+      });
+      video.addEventListener("timeupdate", () => {
+        if (this.videos.has(video)) this._align(video, this.time);
+      });
+    }
     this.videos.add(video);
-    video.addEventListener("loadedmetadata", () => {
-      this._align(video, this.time, true);
-      this._emit();
-    });
-    video.addEventListener("timeupdate", () => this._align(video, this.time));
-    video.addEventListener("click", () => this.toggle());
+    if (video.readyState >= 1) this._align(video, this.time, true);
+  }
+
+  remove(video) {
+    video.pause();
+    this.videos.delete(video);
+  }
+
+  // Keep only the videos in `keep` (e.g. those still on the page after a redraw).
+  retain(keep) {
+    for (const v of [...this.videos]) if (!keep.has(v)) this.remove(v);
   }
 
   clear() {
@@ -234,11 +252,59 @@ export function mediaUrl(url, base) {
   return `${root.endsWith("/") ? root : root + "/"}files/${url}`;
 }
 
-export function makeVideo(clock, src, poster, onError) {
+export function makeVideo(clock, src, poster, onError, onClick) {
   const video = h("video", "kl-video");
   if (poster) video.poster = poster;
   video.addEventListener("error", () => onError(video));
+  video.addEventListener("click", onClick || (() => clock.toggle()));
   clock.add(video);
   video.src = src;
   return video;
+}
+
+// Why a video did not load, in words a user can act on. `kind` is the view's source ("server",
+// "files", "embed", "relative"). A loopback-server URL that no longer answers (or answers 404) means
+// the kernel that served it is gone: a reopened notebook shows saved views whose server died with
+// their kernel. Resolves to {stale, text}.
+export const STALE_TEXT =
+  "These videos were served by the Python kernel that drew this view, and that kernel is gone " +
+  "(the notebook was reopened or the kernel restarted): re-run this cell to see them.";
+
+export async function explainFailure(src, kind) {
+  if (kind === "server" && src && src.startsWith("http")) {
+    try {
+      const response = await fetch(src, { method: "HEAD", cache: "no-store" });
+      if (response.ok) return { stale: false, text: "the browser could not play this video" };
+    } catch (e) {
+      /* connection refused, or a 404 without CORS headers: the kernel's server is gone */
+    }
+    return { stale: true, text: "not loaded: re-run the cell" };
+  }
+  if (kind === "files" && src) {
+    try {
+      const response = await fetch(src, { method: "HEAD", cache: "no-store" });
+      if (response.status === 404 || response.status === 403) {
+        return {
+          stale: false,
+          text: "Jupyter's /files/ route has no such file: is the store inside the Jupyter root? " +
+            "Pass files_root= or use source='server'.",
+        };
+      }
+    } catch (e) {
+      /* fall through */
+    }
+  }
+  return { stale: false, text: "the browser could not load this video" };
+}
+
+// Show the explanation of a failed video once per view: a flag on the card, and a banner on the
+// view when the kernel is gone.
+export function reportFailure(video, src, kind, flagHost, banner) {
+  explainFailure(src, kind).then(({ stale, text }) => {
+    if (!flagHost.querySelector(":scope > .kl-flag")) flagHost.append(h("div", "kl-flag", text));
+    if (stale && banner) {
+      banner.textContent = STALE_TEXT;
+      banner.hidden = false;
+    }
+  });
 }

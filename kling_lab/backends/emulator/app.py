@@ -7,7 +7,8 @@ Routes (:meth:`EmulatorApp.routes` is the whole table):
   app, or (by default) every endpoint of every registered model, looked up when a request comes,
   so a model registered in a notebook is served at once;
 - ``GET …/requests/{id}/status``, ``GET …/requests/{id}``, ``PUT …/requests/{id}/cancel`` under the
-  job's endpoint's app prefix (``owner/alias``, what fal_client uses) or its full id;
+  job's endpoint's app prefix (``owner/alias``, what fal_client uses) or its full id; the judge
+  endpoints (:mod:`~kling_lab.backends.emulator.judging`) are served the same way;
 - fal storage (:mod:`~kling_lab.backends.emulator.storage`) and the platform pricing API
   (:mod:`~kling_lab.backends.emulator.pricing`);
 - ``GET /_emulator/files/{id}/{name}``: a job's output files (the video URLs), with Range support;
@@ -21,6 +22,7 @@ counted and kept only as a SHA-256 digest (``stats()["authorization"]``).
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -31,6 +33,7 @@ from pydantic import ValidationError
 from kling_lab.backends.emulator.config import EmulatorConfig
 from kling_lab.backends.emulator.endpoints import ModelEndpoint, Workshop, app_prefix
 from kling_lab.backends.emulator.faults import Faults
+from kling_lab.backends.emulator.judging import judge_endpoint
 from kling_lab.backends.emulator.platform import PlatformRoutes
 from kling_lab.backends.emulator.pricing import PricingRoutes
 from kling_lab.backends.emulator.queue import CANCELLED_MESSAGE, Job, JobQueue
@@ -69,7 +72,10 @@ class EmulatorApp:
         model = model_for_endpoint(endpoint_id)
         endpoint = model.endpoint_by_id(endpoint_id) if model is not None else None
         if model is None or endpoint is None:
-            return None
+            judge = judge_endpoint(endpoint_id)  # the vision-language endpoints judges use
+            if judge is not None:
+                self.endpoints[endpoint_id] = judge
+            return judge
         served = self.endpoints[endpoint_id] = VideoEndpoint(model, endpoint)
         return served
 
@@ -82,7 +88,7 @@ class EmulatorApp:
     def routes(self) -> list[web.RouteDef]:
         """The route table: the emulator's own, storage, pricing, then fal's queue API for any endpoint id."""
         base = "/{prefix:.+}/requests/{request_id}"
-        storage = StorageRoutes(lambda: self.shop.storage, self.queue, _authorized)
+        storage = StorageRoutes(lambda: self.shop.storage, self.queue, self._authorized)
         return [
             web.get("/_emulator/files/{request_id}/{name}", self._file),
             web.get("/_emulator/stats", self._stats),
@@ -90,13 +96,17 @@ class EmulatorApp:
             web.post("/_emulator/config", self._post_config),
             web.post("/_emulator/reset", self._reset),
             *storage.routes(),
-            *PricingRoutes(self.queue, _authorized).routes(),
+            *PricingRoutes(self.queue, self._authorized).routes(),
             *self.platform.routes(),  # before the request routes: /v1/models/requests/… is not a job
             web.get(f"{base}/status", self._on_job("status", self._status)),
             web.get(base, self._on_job("result", self._result)),
             web.put(f"{base}/cancel", self._on_job("cancel", self._cancel)),
             web.post("/{endpoint_id:.+}", self._submit_any),
         ]
+
+    def _authorized(self, http: web.Request) -> bool:
+        """A ``Key …`` the current config accepts (any, unless ``accepted_key_sha256`` names them)."""
+        return _key_accepted(http, self.queue.config.accepted_key_sha256)
 
     # -- fal's queue API -----------------------------------------------------------------------
     async def _submit_any(self, http: web.Request) -> web.StreamResponse:
@@ -106,7 +116,7 @@ class EmulatorApp:
         return await self._submit(http, endpoint)
 
     async def _submit(self, http: web.Request, endpoint: ModelEndpoint[Any]) -> web.StreamResponse:
-        if not _authorized(http):
+        if not self._authorized(http):
             return _unauthorized()
         try:
             body = await http.json()
@@ -121,6 +131,7 @@ class EmulatorApp:
         self.queue.counters.calls["submit"] += 1
         input_hash = endpoint.input_hash(value)
         if (fault := self.faults.infra(http, "submit", input_hash)) is not None:
+            await self.queue.answer_submit()  # a held answer may be an error too
             return fault
 
         async def work(job: Job) -> Any:
@@ -137,6 +148,7 @@ class EmulatorApp:
             fallbacks_disabled=http.headers.get(NO_FALLBACKS_HEADER, "").lower() in ("1", "true", "yes"),
             raw_input=body,
         )
+        await self.queue.answer_submit()  # a test may hold the answer: fal has the job, the client no id yet
         if self.faults.lost_submit(job):
             return drop(http)
         answer = {"request_id": job.request_id, **self._urls(job), "queue_position": self.queue.position(job)}
@@ -146,7 +158,7 @@ class EmulatorApp:
         """``handle`` behind the preamble every request route shares: key, counting, faults, 404."""
 
         async def handler(http: web.Request) -> web.StreamResponse:
-            if not _authorized(http):
+            if not self._authorized(http):
                 return _unauthorized()
             self.queue.counters.calls[call] += 1
             request_id = http.match_info["request_id"]
@@ -268,10 +280,13 @@ class EmulatorApp:
         return middleware
 
 
-def _authorized(http: web.Request) -> bool:
-    """fal's ``Authorization: Key …`` header is present (its value is never logged or kept)."""
+def _key_accepted(http: web.Request, accepted_sha256: list[str] | None) -> bool:
+    """fal's ``Authorization: Key …`` header is present and, when the config names the accepted
+    keys (as digests), one of them (its value is never logged or kept)."""
     value = http.headers.get("Authorization", "")
-    return value.startswith("Key ") and len(value) > len("Key ")
+    if not (value.startswith("Key ") and len(value) > len("Key ")):
+        return False
+    return accepted_sha256 is None or hashlib.sha256(value.encode("utf-8")).hexdigest() in accepted_sha256
 
 
 def _unauthorized() -> web.Response:

@@ -39,6 +39,21 @@ class EmulatorConfig(BaseModel):
     seed: int = 0
     result_ttl_s: float = Field(3600.0, gt=0.0, description="results expire after this (fal: an hour)")
     file_ttl_s: float = Field(7 * 86400.0, gt=0.0, description="output files expire after this (fal: days)")
+    blind: bool = Field(
+        True,
+        description="placeholders show a neutral clip code, not the parameters (A/B votes stay blind); "
+        "False burns in the prompt, cfg_scale and negative prompt",
+    )
+    accepted_key_sha256: list[str] | None = Field(
+        None,
+        description="SHA-256 digests of the Authorization values accepted (as in stats()['authorization']); "
+        "None accepts any 'Key …'; any other value gets 401, as a revoked key does at fal",
+    )
+    hold_submit_responses: bool = Field(
+        False,
+        description="a submit creates its job at once but its answer (an error answer too) waits until this is False "
+        "again (a test holds a submit in flight: fal has the job, the client has no id yet)",
+    )
 
     platform_scope: PlatformScope = Field(
         "admin",
@@ -54,6 +69,7 @@ class EmulatorConfig(BaseModel):
     rate_lost_submit: Probability = 0.0
     rate_content_policy: Probability = 0.0
     rate_truncated_video: Probability = 0.0
+    rate_bad_judge_output: Probability = Field(0.0, description="judge endpoints answer without valid JSON")
     fault_calls: set[Call] = Field(default_factory=lambda: set(CALLS))
     content_policy_keywords: list[str] = Field(default_factory=lambda: ["[blocked]"])
     price_overrides: dict[str, float] = Field(

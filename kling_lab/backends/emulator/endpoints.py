@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -76,17 +79,60 @@ class ModelEndpoint(ABC, Generic[InputT]):
         """The body of ``GET …/requests/{id}`` for a job that completed ok."""
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """What the emulator drew into a placeholder clip, kept in the file's ``comment`` metadata tag
+    (the judge endpoints score from it, whichever emulator made the clip)."""
+
+    prompt: str
+    negative_prompt: str
+    cfg_scale: float
+    duration_s: float
+    model: str
+
+    TAG: ClassVar[str] = "kling_lab_emulator"
+
+    def comment(self) -> str:
+        return json.dumps({self.TAG: dataclasses.asdict(self)}, ensure_ascii=False)
+
+    @classmethod
+    def read(cls, path: Path) -> Rendered | None:
+        """What the clip at ``path`` shows, if this emulator (any instance) rendered it."""
+        import av
+
+        try:
+            with av.open(str(path)) as container:
+                comment = container.metadata.get("comment", "")
+            facts = json.loads(comment)[cls.TAG]
+            return cls(**{f.name: facts[f.name] for f in dataclasses.fields(cls)})
+        except Exception:  # noqa: BLE001 - not an emulator clip (or not a video): nothing known
+            return None
+
+
 class Workshop:
     """Where work runs: a thread pool sized to the concurrency, a directory for output files, the
     live config, and the emulated fal storage (uploaded inputs)."""
 
     def __init__(self, queue: JobQueue, base_url: Callable[[], str] = lambda: "") -> None:
         self._queue = queue
+        self._base_url = base_url
         self.faults = Faults(queue)
         self.files = Path(tempfile.mkdtemp(prefix="kling-lab-emulator-"))
         self.storage = Storage(self.files / "uploads", base_url)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_workers = 0
+
+    def local_file(self, url: str) -> Path | None:
+        """The file behind one of this emulator's URLs: an upload to its storage or a job's output."""
+        stored = self.storage.find(url)
+        if stored is not None:
+            return stored.path
+        prefix = f"{self._base_url()}/_emulator/files/"
+        if not isinstance(url, str) or not url.startswith(prefix):
+            return None
+        request_id, _, name = url[len(prefix) :].partition("/")
+        job = self._queue.get(request_id)
+        return job.files.get(name) if job is not None and job.state == "ok" else None
 
     @property
     def config(self) -> EmulatorConfig:

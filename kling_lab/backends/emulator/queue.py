@@ -114,6 +114,7 @@ class Counters:
     uploads_by_sha256: collections.Counter[str] = field(default_factory=collections.Counter)
     authorized_requests: int = 0  # requests that carried an Authorization header
     authorization_sha256: set[str] = field(default_factory=set)  # digests of its distinct values, never the values
+    submits_held: int = 0  # submit answers waiting now (``hold_submit_responses``)
 
     def next_ordinal(self, call: str, key: str) -> int:
         """0 for the first ``call`` on ``key``, then 1, 2, ..."""
@@ -139,23 +140,28 @@ class JobQueue:
         self._wake: asyncio.Event | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._dying: set[asyncio.Task[Any]] = set()
+        self._answers: asyncio.Event | None = None  # set while submit answers may go out
 
     # -- lifecycle (on the loop) -----------------------------------------------------------------
     async def start(self) -> None:
         """Start the dispatcher on the running loop."""
         if self._dispatcher is None:
             self._wake = asyncio.Event()
+            self._answers = asyncio.Event()
             self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop())
+            self._gate_answers()
 
     async def close(self) -> None:
         """Drop every job and stop the dispatcher, waiting for their tasks to end."""
         tasks = [job.task for job in self._jobs.values() if job.task is not None]
+        if self._answers is not None:
+            self._answers.set()  # held submit answers go out before the server stops
         self._drop_jobs()
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             tasks.append(self._dispatcher)
         await asyncio.gather(*tasks, *self._dying, return_exceptions=True)
-        self._dispatcher = self._wake = None
+        self._dispatcher = self._wake = self._answers = None
 
     async def __aenter__(self) -> JobQueue:
         await self.start()
@@ -169,6 +175,7 @@ class JobQueue:
         """Use ``config`` from now on (jobs and counters are kept)."""
         self.config = config
         self._kick()
+        self._gate_answers()
         return config
 
     def reset(self, config: EmulatorConfig | None = None) -> None:
@@ -219,6 +226,17 @@ class JobQueue:
         self._queue.append(job)
         self._kick()
         return job
+
+    async def answer_submit(self) -> None:
+        """Wait (counted in ``submits_held``) while ``hold_submit_responses`` holds submit answers back."""
+        if self._answers is None or self._answers.is_set():
+            return
+        self.counters.submits_held += 1
+        counters = self.counters
+        try:
+            await self._answers.wait()
+        finally:
+            counters.submits_held -= 1
 
     def get(self, request_id: str) -> Job | None:
         return self._jobs.get(request_id)
@@ -272,10 +290,18 @@ class JobQueue:
                 "upload_bytes": c.upload_bytes,
                 "uploads_by_sha256": dict(c.uploads_by_sha256),
                 "pricing_calls": c.calls["pricing"],
+                "submits_held": c.submits_held,
             }
         )
 
     # -- the dispatcher -------------------------------------------------------------------------
+    def _gate_answers(self) -> None:
+        if self._answers is not None:
+            if self.config.hold_submit_responses:
+                self._answers.clear()
+            else:
+                self._answers.set()
+
     def _kick(self) -> None:
         if self._wake is not None:
             self._wake.set()

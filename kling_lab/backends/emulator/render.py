@@ -1,9 +1,14 @@
-"""The emulator's placeholder video: a real H.264 mp4 showing the request's parameters.
+"""The emulator's placeholder video: a real H.264 mp4 with a banner and a clip code (or the parameters).
 
-The picture is a soft checkerboard drifting diagonally. Only ``cfg_scale`` (and a
-small per-request jitter from ``variation_seed``) sets its speed; the prompt sets
-its colours; ``negative_prompt`` appears only in the static text panel, so it
-changes neither motion nor texture statistics. Frames are generated straight in
+The picture is a soft checkerboard drifting diagonally. ``cfg_scale`` sets its speed,
+``(20 + 300·cfg_scale) px/s`` at 720p, times ``1 ± 5 %`` of per-request jitter from
+``variation_seed`` (the repeat-to-repeat noise: about 2 % SD of ``qc_motion``); the prompt sets
+its colours. Each word of the negative prompt that
+names motion (:data:`MOTION_WORDS`, e.g. "fast motion, shaky") slows the drift by 1 %, as asking a
+model to avoid fast motion would: a small, deterministic effect that races and effect tests can
+find. Other negative prompts change neither motion nor texture statistics. The static text panel
+shows a neutral clip code (blind, the default: A/B votes stay blind) or the parameters
+(``EmulatorConfig(blind=False)``). Frames are generated straight in
 YUV 4:2:0 from separable 1-D waves, which keeps a 5 s 720p clip well under 2 s.
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -27,6 +33,9 @@ BASE_SPEED_PX_S = 20.0  # drift speed at cfg_scale 0, in 720p pixels per second
 CFG_SPEED_PX_S = 300.0  # extra speed per unit of cfg_scale
 PERIOD_PX = 128.0  # checker period at 720p
 SPEED_JITTER = 0.05
+MOTION_WORDS = ("motion", "movement", "fast", "shaky", "jitter")  # in a negative prompt: slower drift
+MOTION_WORD_SLOWDOWN = 0.01  # per motion word, at most MAX_MOTION_WORDS of them
+MAX_MOTION_WORDS = 10
 DIRECTION_RAD = np.deg2rad(20.0)
 EDGE_SHARPNESS = 3.0
 
@@ -56,14 +65,19 @@ def render_placeholder(
     height: int,
     fps: int,
     variation_seed: int,
+    blind: bool = True,
+    comment: str | None = None,
 ) -> None:
-    """Write an mp4 (libx264, yuv420p, faststart) of ``duration_s * fps`` frames at ``width``×``height``."""
+    """Write an mp4 (libx264, yuv420p, faststart) of ``duration_s * fps`` frames at ``width``×``height``.
+
+    ``blind``: the text panel shows a neutral clip code instead of the parameters (see ``caption_lines``).
+    ``comment`` goes into the file's ``comment`` metadata tag (the emulator records there what it drew)."""
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ValueError(f"width and height must be even and at least 16, got {width}x{height}")
     scale = min(width, height) / REFERENCE_SHORT_SIDE
     rng = np.random.default_rng(variation_seed)
     phase_x, phase_y = rng.uniform(0.0, 2 * np.pi, size=2)
-    speed = (BASE_SPEED_PX_S + CFG_SPEED_PX_S * cfg_scale) * scale
+    speed = (BASE_SPEED_PX_S + CFG_SPEED_PX_S * cfg_scale) * scale * motion_factor(negative_prompt)
     speed *= 1.0 + rng.uniform(-SPEED_JITTER, SPEED_JITTER)
     vx, vy = speed * np.cos(DIRECTION_RAD), speed * np.sin(DIRECTION_RAD)
     k = 2 * np.pi / (PERIOD_PX * scale)
@@ -71,15 +85,18 @@ def render_placeholder(
     light, dark = _prompt_colours(prompt)
     base = (light + dark) / 2  # YUV of the mid tone
     amp = (light - dark) / 2
-    plates = _text_plates(
-        width,
-        height,
-        lines=[
-            f"prompt: {prompt}",
-            f"cfg_scale {cfg_scale:.2f}  ·  {aspect_ratio}  ·  {duration_s} s  ·  {width}x{height}",
-            f"negative: {negative_prompt}",
-        ],
+    lines = caption_lines(
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        cfg_scale=cfg_scale,
+        aspect_ratio=aspect_ratio,
+        duration_s=duration_s,
+        width=width,
+        height=height,
+        variation_seed=variation_seed,
+        blind=blind,
     )
+    plates = _text_plates(width, height, lines=lines)
 
     xs = np.arange(width, dtype=np.float32)
     ys = np.arange(height, dtype=np.float32)
@@ -93,6 +110,8 @@ def render_placeholder(
     work_c = np.empty((height // 2, width // 2), dtype=np.float32)
 
     with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        if comment is not None:
+            container.metadata["comment"] = comment
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
@@ -111,6 +130,41 @@ def render_placeholder(
             frame.time_base = Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+def motion_factor(negative_prompt: str) -> float:
+    """How much the negative prompt slows the drift: 1 % less per motion word (see :data:`MOTION_WORDS`)."""
+    words = re.findall(r"[a-z]+", negative_prompt.lower())
+    named = sum(word in MOTION_WORDS for word in words)
+    return 1.0 - MOTION_WORD_SLOWDOWN * min(named, MAX_MOTION_WORDS)
+
+
+def caption_lines(
+    *,
+    prompt: str,
+    negative_prompt: str,
+    cfg_scale: float,
+    aspect_ratio: str,
+    duration_s: int,
+    width: int,
+    height: int,
+    variation_seed: int,
+    blind: bool = True,
+) -> list[str]:
+    """The text burned into the placeholder under the banner.
+
+    Blind: only a neutral code (from the per-job ``variation_seed``) with the duration and size, which
+    every arm of an A/B pair shares, so a vote on ``negative_prompt`` or ``cfg_scale`` stays blind.
+    Not blind: the prompt, ``cfg_scale`` and the negative prompt, to check a grid's layout by eye.
+    """
+    if blind:
+        code = f"{variation_seed & 0xFFFF_FFFF_FFFF:012X}"
+        return [f"clip {code[:4]}-{code[4:8]}-{code[8:]}  ·  {duration_s} s  ·  {width}x{height}"]
+    return [
+        f"prompt: {prompt}",
+        f"cfg_scale {cfg_scale:.2f}  ·  {aspect_ratio}  ·  {duration_s} s  ·  {width}x{height}",
+        f"negative: {negative_prompt}",
+    ]
 
 
 def _square_wave(phase: np.ndarray) -> np.ndarray:

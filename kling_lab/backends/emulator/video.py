@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kling_lab.backends.emulator.endpoints import FileUrl, ModelEndpoint, Workshop
+from kling_lab.backends.emulator.endpoints import FileUrl, ModelEndpoint, Rendered, Workshop
 from kling_lab.backends.emulator.faults import CONTENT_POLICY_MESSAGE
 from kling_lab.backends.emulator.queue import Job, JobFailed
 from kling_lab.backends.emulator.render import render_placeholder, scaled
@@ -72,6 +72,13 @@ class VideoEndpoint(ModelEndpoint[BaseModel]):
         width, height = scaled(self.size(args, shop), config.render_scale)
         job.log(f"Rendering placeholder video {width}x{height} at {config.fps} fps")
         variation = int.from_bytes(hashlib.sha256(f"{config.seed}|{job.key}".encode()).digest()[:8], "big")
+        drawn = Rendered(
+            prompt=prompt,
+            negative_prompt=str(args.get("negative_prompt") or ""),
+            cfg_scale=float(args.get("cfg_scale", 0.5)),
+            duration_s=float(seconds),
+            model=self.model.alias,
+        )
         render = partial(
             render_placeholder,
             prompt=prompt,
@@ -83,6 +90,8 @@ class VideoEndpoint(ModelEndpoint[BaseModel]):
             height=height,
             fps=config.fps,
             variation_seed=variation,
+            blind=config.blind,
+            comment=drawn.comment(),
         )
         try:
             return await shop.make_file(job, f"emulator-{job.request_id}.mp4", render)

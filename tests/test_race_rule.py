@@ -1,0 +1,201 @@
+"""The race's statistics without a backend: bounds that hold under repeated looks, the rule's
+decisions, the sample-size formulas. Simulations use fixed seeds (deterministic)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kling_lab.errors import InvalidInput
+from kling_lab.stats.bounds import arm_bounds, look_levels, look_share, pooled_sd, separation_confidence
+from kling_lab.stats.power import power_at, repeats_for_power, repeats_to_pick
+from kling_lab.stats.race_rule import RaceRule, decide, default_initial_repeats, permutation_can_reject, simulate
+
+
+def normal_draw(means, sd, rng):
+    return lambda arm, count: means[arm] + sd * rng.standard_normal(count)
+
+
+def uniform_draw(means, sd, rng):  # the emulator's noise is uniform speed jitter: same SD, no tails
+    half = sd * math.sqrt(3)
+    return lambda arm, count: means[arm] + rng.uniform(-half, half, count)
+
+
+# -- bounds ------------------------------------------------------------------------------------
+def test_the_looks_spend_exactly_delta():
+    assert sum(look_share(r) for r in range(1, 100_000)) == pytest.approx(1.0, abs=1e-4)
+    up, low = look_levels(0.95, 1, 12)
+    assert up == pytest.approx(0.0125) and low == pytest.approx(0.0125 / 11)
+    # one upper bound (the best arm's) and K - 1 lower bounds: δ_r in all
+    assert up + 11 * low == pytest.approx(0.05 * look_share(1))
+
+
+def test_pooled_sd_uses_each_arms_own_mean():
+    sd, df = pooled_sd([[1.0, 3.0], [10.0, 12.0], [5.0]])
+    assert df == 2 and sd == pytest.approx(math.sqrt(2.0))
+
+
+def test_bounds_are_student_t_with_the_pooled_sd():
+    from scipy import stats
+
+    values = [[1.0, 2.0, 3.0], [4.0, 6.0]]
+    b = arm_bounds(values, 0.9, look=2)
+    sd, df = pooled_sd(values)
+    up, low = look_levels(0.9, 2, 2)
+    assert b[0].mean == 2.0 and b[0].n == 3
+    assert b[0].upper == pytest.approx(2.0 + stats.t.ppf(1 - up, df) * sd / math.sqrt(3))
+    assert b[1].lower == pytest.approx(5.0 - stats.t.ppf(1 - low, df) * sd / math.sqrt(2))
+
+
+def test_an_arm_without_values_has_no_bounds():
+    b = arm_bounds([[1.0, 2.0], []], 0.95, 1)
+    assert b[1].n == 0 and b[1].lower == -math.inf and b[1].upper == math.inf
+
+
+def test_separation_confidence_is_where_the_bounds_stop_overlapping():
+    values = [[10.0, 10.2, 9.9, 10.1], [9.0, 9.3, 8.8, 9.1]]
+    c = separation_confidence(values, 0, [1], 1, 0.999)
+    assert 0.5 < c <= 0.999
+    if c < 0.999:
+        b = arm_bounds(values, min(c + 1e-6, 0.999), 1)
+        assert b[1].upper >= b[0].lower
+    b = arm_bounds(values, c - 1e-6, 1)
+    assert b[1].upper < b[0].lower
+    assert separation_confidence([[1.0, 1.1], [1.0, 1.1]], 0, [1], 1, 0.95) == 0.0
+
+
+@pytest.mark.parametrize("noise", [normal_draw, uniform_draw])
+def test_the_best_arm_survives_the_repeated_looks_at_least_confidence_of_the_time(noise):
+    """The union bound's promise, checked where it is tightest: the best arm barely leads 11 others."""
+    rng = np.random.default_rng(11)
+    means = [0.1] + [0.0] * 11
+    rule = RaceRule(higher_is_better=True, confidence=0.8, max_rounds=8)
+    trials = 400
+    lost = sum(simulate(rule, noise(means, 1.0, rng), 12)[0].eliminated_in[0] is not None for _ in range(trials))
+    assert lost / trials <= 1 - rule.confidence
+
+
+def test_the_race_picks_the_best_at_least_confidence_of_the_time_when_it_leads_by_min_difference():
+    rng = np.random.default_rng(5)
+    means = np.array([[-3.0 * a - 0.5 * b for b in range(2)] for a in range(6)]).ravel()
+    rule = RaceRule(higher_is_better=True, confidence=0.9, min_difference=0.5)
+    trials = 300
+    wrong = sum(simulate(rule, normal_draw(means, 1.0, rng), 12)[0].leader != 0 for _ in range(trials))
+    assert wrong / trials <= 1 - rule.confidence
+
+
+def test_lower_is_better_is_the_mirror_image():
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    means = [0.0, 1.0, 2.0, 5.0]
+    up, _ = simulate(RaceRule(higher_is_better=True, max_repeats=6), normal_draw(means, 1.0, rng_a), 4)
+    draw = normal_draw(means, 1.0, rng_b)
+    down, _ = simulate(RaceRule(higher_is_better=False, max_repeats=6), lambda arm, n: -draw(arm, n), 4)
+    assert up.leader == down.leader == 3
+    assert up.eliminated_in == down.eliminated_in
+    assert down.bounds[3].lower <= down.bounds[3].mean <= down.bounds[3].upper
+    assert down.bounds[3].mean == pytest.approx(-up.bounds[3].mean)
+
+
+# -- decisions -----------------------------------------------------------------------------------
+def test_a_clearly_worse_arm_is_eliminated_and_the_rest_get_more_clips():
+    rule = RaceRule(higher_is_better=True)
+    assert rule.initial_repeats == 4
+    values = [[10.0, 10.1, 9.9, 10.0], [10.05, 9.95, 10.0, 10.1], [0.0, 0.1, 0.2, 0.1]]
+    look = decide(rule, values, [4, 4, 4], [True] * 3, 1)
+    assert look.alive == (True, True, False) and look.eliminated_in == (None, None, 1)
+    assert look.stop is None and look.next_repeats == (4, 4, 0)  # 4 → 8: max(n + 4, ⌈1.5 n⌉)
+    assert look.leader == 1
+
+
+def test_no_separation_on_fewer_clips_than_a_permutation_test_could_back():
+    """2 + 2 clips: an exact permutation test (kl.effect) cannot go below p = 1/3, so the race does not
+    separate them either, however far apart they are."""
+    rule = RaceRule(higher_is_better=True, initial_repeats=2)
+    values = [[10.0, 10.1], [10.05, 9.95], [0.0, 0.1]]
+    look = decide(rule, values, [2, 2, 2], [True] * 3, 1)
+    assert all(look.alive) and look.next_repeats == (2, 2, 2)
+    assert not permutation_can_reject(2, 2, 0.05) and not permutation_can_reject(3, 3, 0.05)
+    assert permutation_can_reject(3, 4, 0.05) and permutation_can_reject(4, 4, 0.05)
+    assert not permutation_can_reject(4, 4, 0.01) and permutation_can_reject(5, 5, 0.01)
+    assert [default_initial_repeats(c) for c in (0.9, 0.95, 0.99)] == [3, 4, 5]
+
+
+def test_decisions_depend_only_on_the_clips_so_a_replay_decides_the_same():
+    rng = np.random.default_rng(9)
+    values = [list(rng.normal(m, 1.0, 4)) for m in (0.0, 0.3, 2.0, 2.2)]
+    rule = RaceRule(higher_is_better=True, min_difference=0.5)
+    first = decide(rule, values, [4] * 4, [True] * 4, 2)
+    again = decide(rule, [list(v) for v in values], [4] * 4, [True] * 4, 2)
+    assert first == again
+
+
+def test_the_cap_stops_the_race_and_counts_planned_clips_not_ok_ones():
+    rule = RaceRule(higher_is_better=True, initial_repeats=2, max_repeats=4)
+    values = [[1.0, 1.1, 0.9], [1.0, 0.95, 1.05, 1.0]]  # arm 0: one clip failed
+    look = decide(rule, values, [4, 4], [True, True], 2)
+    assert look.stop == "cap" and look.cap == 4 and look.next_repeats == (0, 0)
+
+
+def test_the_cap_from_min_difference_grows_with_the_rivals_left():
+    rule = RaceRule(higher_is_better=True, min_difference=1.0)
+    two, five = rule.cap(1.0, 20, 2), rule.cap(1.0, 20, 5)
+    assert two == repeats_to_pick(1.0, 1.0, 0.975) and five == repeats_to_pick(1.0, 1.0, 1 - 0.025 / 4)
+    assert five is not None and two is not None and five > two
+    assert RaceRule(higher_is_better=True).cap(1.0, 20, 2) is None
+
+
+def test_an_arm_whose_clips_all_failed_is_dropped():
+    rule = RaceRule(higher_is_better=True)
+    look = decide(rule, [[1.0, 1.2, 1.1, 1.0], [], [0.9, 1.1, 1.0, 1.0]], [4, 4, 4], [True] * 3, 1)
+    assert look.alive[1] is False and look.eliminated_in[1] == 1
+
+
+def test_max_rounds_ends_a_race_between_equal_arms():
+    rng = np.random.default_rng(1)
+    look, clips = simulate(RaceRule(higher_is_better=True, max_rounds=3), normal_draw([0, 0, 0], 1, rng), 3)
+    assert look.stop == "max_rounds" and look.round == 3
+    assert clips == 3 * 12  # 4 → 8 → 12
+    assert 0 <= look.separation < 0.95
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"higher_is_better": None}, "higher_is_better"),
+        ({"higher_is_better": True, "confidence": 0.5}, "confidence must be a number between 0.5 and 1"),
+        ({"higher_is_better": True, "confidence": 1.0}, "confidence"),
+        ({"higher_is_better": True, "confidence": "high"}, "confidence"),
+        ({"higher_is_better": True, "initial_repeats": 1}, "initial_repeats must be an integer >= 2"),
+        ({"higher_is_better": True, "max_repeats": 2, "initial_repeats": 3}, "smaller than initial_repeats"),
+        ({"higher_is_better": True, "min_difference": 0}, "min_difference must be a number > 0"),
+        ({"higher_is_better": True, "max_rounds": 0}, "max_rounds"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(kwargs, message):
+    with pytest.raises(InvalidInput, match=message) as err:
+        RaceRule(**kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_one_arm_is_not_a_race():
+    with pytest.raises(InvalidInput, match="at least two arms"):
+        RaceRule(higher_is_better=True).first_round(1)
+
+
+# -- sample sizes --------------------------------------------------------------------------------
+def test_repeats_for_power_matches_the_textbook():
+    # Cohen: d = 0.5 needs 64 per group for power 0.8 at α 0.05 (two-sided t-test)
+    assert repeats_for_power(1.0, 0.5, power=0.8, alpha=0.05) == 64
+    assert power_at(64, 1.0, 0.5) >= 0.8 > power_at(63, 1.0, 0.5)
+    assert repeats_for_power(2.0, 1.0) == 64  # only d / σ matters
+    assert repeats_for_power(0.0, 1.0) == 2
+
+
+def test_repeats_to_pick_is_the_normal_selection_rule():
+    n = repeats_to_pick(1.0, 0.5, 0.95)
+    assert n == math.ceil(2 * (1.6448536 / 0.5) ** 2)
+    rng = np.random.default_rng(0)
+    picked = (rng.normal(0.5, 1 / math.sqrt(n), 20000) > rng.normal(0.0, 1 / math.sqrt(n), 20000)).mean()
+    assert picked >= 0.945
