@@ -123,7 +123,8 @@ def test_a_live_page_keeps_playing_cards_while_others_arrive(emulator, tmp_path)
 
 
 def test_run_show_returns_at_once_and_the_grid_fills_in(emulator, tmp_path):
-    emulator.reset(EmulatorConfig(**{**FAST, "concurrency": 2, "service_time_s": 0.5}))
+    # each job stays queued 0.6 s at the emulator: long enough for the widget to show it on a loaded machine
+    emulator.reset(EmulatorConfig(**{**FAST, "concurrency": 2, "queue_delay_s": 0.6, "service_time_s": 0.5}))
     states: list[str] = []
     handle = kl.run(SWEEP, store=tmp_path / "s", show=True, concurrency=2)
     assert isinstance(handle, kl.LiveRun) and not handle.done()  # the cell returns while the sweep runs
