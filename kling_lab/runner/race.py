@@ -194,6 +194,16 @@ class RaceResult:
         return sum(r.cache_hits for r in self.rounds)
 
     @property
+    def busy(self) -> int:
+        """Requests not submitted because another runner held their claim (all rounds)."""
+        return sum(r.busy for r in self.rounds)
+
+    @property
+    def held(self) -> int:
+        """Ambiguous submits whose price is still held until reconciled (all rounds)."""
+        return sum(r.held for r in self.rounds)
+
+    @property
     def spent_usd(self) -> float:
         """What this run paid (cache hits are $0)."""
         return round(sum(r.spent_usd for r in self.rounds), 2)
