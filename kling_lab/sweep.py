@@ -31,8 +31,6 @@ apply to that model's requests only (and win over the shared ones). ``image`` / 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,23 +39,14 @@ from typing import Any
 import yaml
 
 from kling_lab.errors import InvalidInput, InvalidRequest, SweepFileError
-from kling_lab.models import DEFAULT_MODEL, END_IMAGE, IMAGE, ImageRef, ModelRequest, all_parameters, get_model
-from kling_lab.models.pricing import PriceRule, user_price
-from kling_lab.models.request import is_url, parse_request
+from kling_lab.estimate import WORST_CASE_SECONDS, Estimate, ModelEstimate, estimate_requests
+from kling_lab.models import DEFAULT_MODEL, END_IMAGE, IMAGE, ModelRequest, all_parameters, get_model
+from kling_lab.models.request import parse_request
 from kling_lab.request import KlingRequest
+from kling_lab.sweep_expand import ImageReader, as_inputs, check_axes, price_rules, product, zip_rows
 from kling_lab.sweep_file import MAX_REQUESTS, SweepFile, check_request_count, planned_requests
-from kling_lab.util.images import NotAnImage, read_image
 from kling_lab.util.safe_yaml import YamlLimitError, load_yaml, yaml_error_line
 from kling_lab.util.text import control_character
-
-# Conservative wall-clock guesses for one clip on fal (queue + inference) by clip length,
-# used for the worst-case time of an estimate; pass your own to ``estimate``.
-WORST_CASE_SECONDS = {"5": 480.0, "10": 720.0}
-
-
-def worst_case_for(seconds: int, table: Mapping[str, float]) -> float:
-    """The table's guess for a clip of ``seconds`` (48 s per second of video beyond 5 s otherwise)."""
-    return table.get(str(seconds), 480.0 + 48.0 * max(0, seconds - 5))
 
 
 @dataclass(frozen=True)
@@ -79,68 +68,6 @@ class SweepItem:
     @property
     def model(self) -> str:
         return self.request.alias
-
-
-@dataclass(frozen=True)
-class ModelEstimate:
-    """One model's share of an estimate (``usd`` is None when its price is not known)."""
-
-    requests: int
-    usd: float | None
-    price: str  # the price rule, in words
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What a sweep will cost before anything is spent, overall and per model."""
-
-    requests: int
-    total_usd: float
-    worst_case_s: float
-    concurrency: int
-    by_duration: dict[str, int] = field(default_factory=dict)
-    by_model: dict[str, ModelEstimate] = field(default_factory=dict)
-
-    @property
-    def unpriced(self) -> dict[str, int]:
-        """Requests per model whose price is not known (give ``prices:`` in the sweep)."""
-        return {alias: m.requests for alias, m in self.by_model.items() if m.usd is None}
-
-    def __repr__(self) -> str:
-        return f"<Estimate: {self}>"
-
-    def _repr_html_(self) -> str:
-        from kling_lab.util.html import card_html
-
-        durations = ", ".join(f"{n} × {d} s" for d, n in sorted(self.by_duration.items(), key=lambda kv: int(kv[0])))
-        rows = [
-            ("requests", f"{self.requests} ({durations})" if durations else self.requests),
-            ("cost if all succeed", f"${self.total_usd:.2f} at fal prices"),
-            ("worst-case time", f"≈ {self.worst_case_s / 60:.0f} min at concurrency {self.concurrency}"),
-        ]
-        if len(self.by_model) > 1 or self.unpriced:
-            rows += [
-                (alias, f"{m.requests} requests, " + ("price unknown" if m.usd is None else f"${m.usd:.2f}"))
-                for alias, m in self.by_model.items()
-            ]
-        return card_html("Estimate", rows, verdict=str(self).splitlines()[0])
-
-    def __str__(self) -> str:
-        mins = self.worst_case_s / 60
-        parts = ", ".join(f"{n} × {d} s" for d, n in sorted(self.by_duration.items(), key=lambda kv: int(kv[0])))
-        missing = sum(self.unpriced.values())
-        money = f"${self.total_usd:.2f} if all succeed"
-        if missing:
-            money += f" (+ {missing} requests without a price)"
-        head = f"{self.requests} requests ({parts}), {money}, worst case ≈ {mins:.0f} min at concurrency {self.concurrency}"
-        if len(self.by_model) <= 1 and not missing:
-            return head
-        lines = [head]
-        width = max(len(alias) for alias in self.by_model)
-        for alias, part in self.by_model.items():
-            usd = "price unknown: give prices." + alias if part.usd is None else f"${part.usd:.2f}"
-            lines.append(f"  {alias:<{width}}  {part.requests:>4} requests  {usd}  ({part.price})")
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -222,7 +149,7 @@ class Sweep:
             if isinstance(r, KlingRequest):
                 explicit.append(r.arguments())
             elif isinstance(r, ModelRequest):
-                explicit.append(_as_inputs(r))
+                explicit.append(as_inputs(r))
             else:
                 explicit.append(dict(r))
         return cls.build(name, requests=explicit, repeats=repeats, tags=tags, prices=prices, max_requests=max_requests)
@@ -265,20 +192,20 @@ class Sweep:
                     raise SweepFileError(f"{where}{key}: unknown input; allowed inputs: {', '.join(known)}")
         if requests is not None and not requests:
             raise SweepFileError("requests: must list at least one request (or leave the key out)")
-        _check_axes("grid", grid)
-        _check_axes("zip", zip)
+        check_axes("grid", grid)
+        check_axes("zip", zip)
         check_request_count(*planned_requests(grid, zip, requests, repeats), max_requests)
         per_model = {get_model(alias).alias: dict(values) for alias, values in (models or {}).items()}
-        rules = _price_rules(prices or {})
-        grid_rows = _product(grid or {})
-        zip_rows = _zip_rows(zip or {})
+        rules = price_rules(prices or {})
+        grid_rows = product(grid or {})
+        zipped = zip_rows(zip or {})
         explicit = [dict(r) for r in (requests or [{}])]
-        images = _ImageReader(Path(base_dir) if base_dir is not None else None)
+        images = ImageReader(Path(base_dir) if base_dir is not None else None)
 
         items: list[SweepItem] = []
         for base in explicit:
             for g in grid_rows:
-                for z in zip_rows:
+                for z in zipped:
                     merged = {**(fixed or {}), **base, **g, **z}
                     model = get_model(merged.pop("model", None) or DEFAULT_MODEL)
                     merged.update(per_model.get(model.alias, {}))
@@ -415,31 +342,7 @@ class Sweep:
 
     def estimate(self, concurrency: int = 4, seconds_per_request: Mapping[str, float] | None = None) -> Estimate:
         """Request count, total USD if all succeed (per model too), and worst-case wall time at ``concurrency``."""
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        per = dict(WORST_CASE_SECONDS, **(seconds_per_request or {}))
-        by_duration: dict[str, int] = {}
-        counts: dict[str, int] = {}
-        money: dict[str, float | None] = {}
-        rules: dict[str, str] = {}
-        for item in self.items:
-            seconds = str(item.request.duration_s)
-            by_duration[seconds] = by_duration.get(seconds, 0) + 1
-            alias = item.model
-            counts[alias] = counts.get(alias, 0) + 1
-            cost = item.cost_usd
-            so_far = money.get(alias, 0.0)
-            money[alias] = None if cost is None or (alias in money and so_far is None) else (so_far or 0.0) + cost
-            rules.setdefault(alias, item.request.rule.describe())
-        by_model = {
-            alias: ModelEstimate(
-                counts[alias], None if money[alias] is None else round(money[alias] or 0.0, 2), rules[alias]
-            )
-            for alias in counts
-        }
-        slowest = max((worst_case_for(int(d), per) for d in by_duration), default=0.0)
-        worst = math.ceil(len(self.items) / concurrency) * slowest
-        return Estimate(len(self.items), self.total_usd(), worst, concurrency, by_duration, by_model)
+        return estimate_requests([item.request for item in self.items], concurrency, seconds_per_request)
 
     def to_frame(self):
         """The planned requests as a pandas DataFrame (one row per item)."""
@@ -458,85 +361,6 @@ class Sweep:
                 for i in self.items
             ]
         )
-
-
-def _as_inputs(request: ModelRequest) -> dict[str, Any]:
-    """A request back as sweep inputs (its model, its arguments, its images under their sweep names)."""
-    inputs = {"model": request.alias, **request.arguments()}
-    for name, schema_field in request.endpoint.image_fields.items():
-        inputs.pop(schema_field, None)
-        if name in request.images:
-            inputs[name] = request.images[name]
-    return inputs
-
-
-def _price_rules(prices: Mapping[str, Mapping[str, float]]) -> dict[str, PriceRule]:
-    rules = {}
-    for alias, spec in prices.items():
-        model = get_model(alias)
-        try:
-            rules[model.alias] = user_price(spec)
-        except (ValueError, ArithmeticError) as exc:
-            raise SweepFileError(f"prices.{alias}: {exc}") from None
-    return rules
-
-
-class _ImageReader:
-    """Local images read once per sweep (sha256, size, pixels); URLs passed through."""
-
-    def __init__(self, base_dir: Path | None) -> None:
-        self.base_dir = base_dir
-        self._seen: dict[str, ImageRef] = {}
-
-    def ref(self, value: Any, key: str) -> ImageRef | None:
-        if value is None:
-            return None
-        if isinstance(value, ImageRef):
-            return value
-        if not isinstance(value, (str, Path)) or not str(value).strip():
-            raise InvalidRequest(f"{key}: must be a local image file or an https:// URL; got {value!r}", field=key)
-        text = str(value)
-        if is_url(text):
-            return ImageRef(source=text)
-        path = Path(text).expanduser()
-        if not path.is_absolute() and self.base_dir is not None:
-            path = self.base_dir / path
-        if text not in self._seen:
-            try:
-                facts = read_image(path)
-            except NotAnImage as exc:
-                raise InvalidRequest(f"{key}: {exc}", field=key) from None
-            self._seen[text] = ImageRef(
-                source=str(path),
-                sha256=facts.sha256,
-                bytes=facts.bytes,
-                width=facts.width,
-                height=facts.height,
-                format=facts.format,
-            )
-        return self._seen[text]
-
-
-def _check_axes(label: str, axes: Mapping[str, Sequence[Any]] | None) -> None:
-    for key, values in (axes or {}).items():
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise SweepFileError(f"{label}.{key}: must be a non-empty list of values")
-
-
-def _product(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    keys = list(axes)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(axes[k] for k in keys))]
-
-
-def _zip_rows(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    if not columns:
-        return [{}]
-    lengths = {key: len(values) for key, values in columns.items()}
-    if len(set(lengths.values())) > 1:
-        desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
-        raise SweepFileError(f"zip: lists must have the same length; got {desc}")
-    keys = list(columns)
-    return [dict(zip(keys, row)) for row in zip(*(columns[k] for k in keys))]
 
 
 __all__ = ["MAX_REQUESTS", "WORST_CASE_SECONDS", "Estimate", "ModelEstimate", "Sweep", "SweepItem"]

@@ -19,6 +19,8 @@ LAYERS: dict[str, int] = {
     "request": 1,
     "models": 1,
     "sweep_file": 2,
+    "sweep_expand": 2,
+    "estimate": 2,
     "sweep": 3,
     "media": 4,
     "store": 5,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -117,6 +118,26 @@ def test_fal_client_uploads_to_emulated_storage_and_the_file_is_served(emulator,
     assert httpx.get(url).content == data
     stats = emulator.stats()
     assert stats["uploads"] == 1 and stats["upload_bytes"] == len(data)
+
+
+@pytest.mark.parametrize("repository", ["fal_v3", "fal"])
+def test_a_clip_larger_than_a_request_body_uploads(emulator, repository: str) -> None:
+    """The repro: a judge pass over full-size quickstart clips (1.5 MB each) failed with 413, because the
+    app's 1 MB body limit for JSON requests also applied to storage uploads (tests used 0.25-scale clips)."""
+    from kling_lab.backends.emulator.backend import point_storage_at
+
+    point_storage_at(emulator.host_port)
+    data = os.urandom(3 * 1024**2)
+    url = run(
+        lambda c: c.upload(data, "video/mp4", file_name="clip.mp4", repository=repository, fallback_repository=[])
+    )
+    assert httpx.get(url).content == data
+
+
+def test_a_submit_body_over_a_megabyte_is_still_refused(emulator) -> None:
+    with pytest.raises(FalClientHTTPError) as info:
+        run(lambda c: c.submit("fal-ai/kling-video/v2/master/text-to-video", {"prompt": "a" * (2 * 1024**2)}))
+    assert info.value.response.status_code == 413
 
 
 def test_image_to_video_renders_at_the_uploaded_image_aspect(emulator) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from kling_lab.sweep import WORST_CASE_SECONDS
+from kling_lab.estimate import WORST_CASE_SECONDS
 
 
 @dataclass(frozen=True)

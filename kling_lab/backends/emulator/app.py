@@ -38,14 +38,14 @@ from kling_lab.backends.emulator.platform import PlatformRoutes
 from kling_lab.backends.emulator.pricing import PricingRoutes
 from kling_lab.backends.emulator.queue import CANCELLED_MESSAGE, Job, JobQueue
 from kling_lab.backends.emulator.responses import drop, json_response, truncated, validation_detail
-from kling_lab.backends.emulator.storage import StorageRoutes
+from kling_lab.backends.emulator.storage import MAX_UPLOAD_BYTES, StorageRoutes
 from kling_lab.backends.emulator.video import VideoEndpoint
 from kling_lab.backends.fal import FINGERPRINT_HEADER, NO_FALLBACKS_HEADER
 from kling_lab.models import model_for_endpoint
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JobHandler = Callable[[web.Request, Job], Awaitable[web.StreamResponse]]
-MAX_BODY_BYTES = 1024**2
+MAX_BODY_BYTES = 1024**2  # a JSON request (submit); storage uploads have their own, larger limit
 
 
 class EmulatorApp:
@@ -80,7 +80,7 @@ class EmulatorApp:
         return served
 
     def application(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware()], client_max_size=MAX_BODY_BYTES)
+        app = web.Application(middlewares=[self._middleware()], client_max_size=MAX_UPLOAD_BYTES)
         app.on_response_prepare.append(_mark_emulator)
         app.router.add_routes(self.routes())
         return app
@@ -118,6 +118,8 @@ class EmulatorApp:
     async def _submit(self, http: web.Request, endpoint: ModelEndpoint[Any]) -> web.StreamResponse:
         if not self._authorized(http):
             return _unauthorized()
+        if len(await http.read()) > MAX_BODY_BYTES:
+            return json_response({"detail": f"Request body larger than {MAX_BODY_BYTES} bytes"}, 413)
         try:
             body = await http.json()
         except ValueError:
