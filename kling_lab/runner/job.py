@@ -18,10 +18,8 @@ and released by the runner (:mod:`kling_lab.runner.orchestrator`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,10 +29,10 @@ from typing import Any
 
 from kling_lab.backends.base import Completed, InProgress, Queued, Status
 from kling_lab.errors import BackendError, DownloadError, SubmitUnanswered
-from kling_lab.media.download import Downloaded, check_playable, download
 from kling_lab.models import ModelRequest
 from kling_lab.runner.cancel import cancel_on_interrupt, cancel_quietly, settled, uninterruptible
 from kling_lab.runner.context import RunContext
+from kling_lab.runner.downloads import fetch_to_tmp, ingest_left_download, left_download
 from kling_lab.runner.events import TERMINAL_STATES, JobState
 from kling_lab.runner.journal import AmbiguousSubmit, PendingRequest
 from kling_lab.runner.retry import retry
@@ -201,7 +199,7 @@ class Job:
         ctx.budget.force_reserve(self.reserved)
         if p.downloaded is not None:
             rel = p.downloaded.get("video_path")
-            if ctx.store.has_video(rel) or self._ingest_left_download(p.downloaded):
+            if ctx.store.has_video(rel) or ingest_left_download(ctx.store, p.request_id, p.downloaded):
                 self.row.update(p.downloaded)  # the video is already here: never download it twice
                 await self._succeed(ctx.store.video_file(p.downloaded["video_path"]))
                 return
@@ -423,9 +421,13 @@ class Job:
         async with ctx.downloads:
             self.emit("downloading")
             try:
-                left = self._left_download()
+                left = left_download(ctx.store, request_id)
                 if left is None:
-                    left = await retry(lambda: self._fetch(url), ctx.options.download_policy, rng=ctx.rng)
+                    left = await retry(
+                        lambda: fetch_to_tmp(ctx.http(), ctx.store, request_id, url, ctx.options.max_video_bytes),
+                        ctx.options.download_policy,
+                        rng=ctx.rng,
+                    )
                 fetched = left
             except DownloadError as exc:
                 if exc.transient:
@@ -450,47 +452,6 @@ class Job:
         except OSError as exc:
             raise LeftPending(f"paid and downloaded, but the store could not take the video ({exc})") from exc
         await self._succeed(ctx.store.video_file(rel))
-
-    async def _fetch(self, url: str) -> Downloaded:
-        """One download attempt into ``.part``; verified, it is renamed to its request-id name."""
-        ctx, request_id = self.ctx, self.request_id
-        assert request_id is not None
-        final = ctx.store.download_path(request_id)
-        part = final.with_name(final.name + ".part")
-        try:
-            fetched = await download(ctx.http(), url, part, max_bytes=ctx.options.max_video_bytes)
-            os.replace(part, final)
-        except OSError as exc:  # our disk, not fal: the paid video stays collectable
-            part.unlink(missing_ok=True)
-            raise DownloadError(f"could not write the video here: {exc}", error_type="disk_error") from exc
-        return Downloaded(final, fetched.sha256, fetched.bytes, fetched.seconds)
-
-    def _left_download(self) -> Downloaded | None:
-        """A verified download a killed process left in tmp/ before journaling it: use it."""
-        path = self.ctx.store.download_path(self.request_id or "")
-        if not path.is_file():
-            return None
-        try:
-            check_playable(path)
-        except DownloadError:
-            return None
-        return Downloaded(path, _sha256(path), path.stat().st_size, 0.0)
-
-    def _ingest_left_download(self, facts: Mapping[str, Any]) -> bool:
-        """A verified download a killed process left in tmp/ (journaled, not yet moved): move it in."""
-        path = self.ctx.store.download_path(self.request_id or "")
-        sha = facts.get("video_sha256")
-        if not path.is_file() or not isinstance(sha, str):
-            return False
-        try:
-            if _sha256(path) != sha:
-                path.unlink(missing_ok=True)
-                return False
-            check_playable(path)
-            self.ctx.store.ingest_video(path, sha)
-        except (DownloadError, OSError):
-            return False
-        return True
 
     # -- endings ---------------------------------------------------------------------------
     async def _succeed(self, media_path: Path) -> None:
@@ -541,14 +502,6 @@ class Job:
             self.emit("left_pending", message="interrupted after fal finished it; a resume collects it")
         else:
             await self._fail("interrupted", note, status="cancelled")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def record_timings(row: dict[str, Any], status: Completed) -> None:

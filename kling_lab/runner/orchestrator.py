@@ -27,30 +27,30 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from kling_lab.backends.base import Backend
-from kling_lab.errors import InvalidInput, StoreWriteError
-from kling_lab.models import ModelRequest, model_for_endpoint, models
+from kling_lab.errors import StoreWriteError
 from kling_lab.runner.budget import Budget
+from kling_lab.runner.cap import budget_for_run
+from kling_lab.runner.claim_wait import claim_or_wait
 from kling_lab.runner.claims import RENEW_EVERY_S, Claims, RemoteLeases
 from kling_lab.runner.context import RunContext
+from kling_lab.runner.downloads import remove_stale_downloads
 from kling_lab.runner.events import EventBus
+from kling_lab.runner.intake import journaled_request, take_in
 from kling_lab.runner.job import Job
 from kling_lab.runner.journal import AmbiguousSubmit, Journal, JournalWriteError, PendingRequest
+from kling_lab.runner.lookups import cached_ok, final_failures
 from kling_lab.runner.options import RunOptions, RunResult
 from kling_lab.runner.orphans import Orphans
-from kling_lab.runner.outcomes import is_final
 from kling_lab.runner.plan import Plan
 from kling_lab.runner.progress import ProgressBar
-from kling_lab.runner.rescue import parse as parse_token
 from kling_lab.runner.rescue import rescue_line
 from kling_lab.runner.row_writer import RowWriter
 from kling_lab.runner.rows import current_user, tags_json
 from kling_lab.runner.uploads import Uploader
-from kling_lab.store.budget import StoreBudget
 from kling_lab.store.conditional import ConditionalObjects
 from kling_lab.store.run_store import RunStore
 from kling_lab.store.uploads import UploadCache
@@ -59,7 +59,6 @@ from kling_lab.sweep import Sweep
 log = logging.getLogger("kling_lab.runner")
 
 RESULT_TTL_S = 3600  # fal keeps a result an hour after it completes (its video URL for days)
-CLAIM_NOTICE_S = 5.0  # say who we are waiting for once a wait lasts this long
 
 __all__ = ["RESULT_TTL_S", "RunOptions", "RunResult", "Runner"]  # RunOptions/RunResult live in runner.options
 
@@ -197,7 +196,7 @@ class Runner:
         ``request_ids``: ids (or the rescue tokens a run printed when its journal could not be
         written) to journal first; a bare id unknown to the journal is looked up at fal."""
         if request_ids:
-            await self._take_in(request_ids)
+            await take_in(self.journal, self.backend.name, self.orphans.platform, request_ids)
         await self._settle_orphans()
         jobs: list[Job] = []
         for p in self._open_pending():
@@ -206,7 +205,7 @@ class Runner:
                     "request %s is being collected by a running process (pid %s); skipped", p.request_id, p.owner_pid
                 )
                 continue
-            request = _journaled_request(p)
+            request = journaled_request(p)
             if request is None:
                 log.warning(
                     "request %s is for %s, which no registered model serves; left in the journal",
@@ -219,84 +218,15 @@ class Runner:
         self._set_budget(None)
         return await self._execute(jobs, None)
 
-    async def _take_in(self, request_ids: Sequence[str]) -> None:
-        """Journal requests given by id or rescue token (``kling-lab resume --request-id``)."""
-        known = self.journal.read()
-        for text in request_ids:
-            request_id, event = parse_token(text)
-            if request_id in known.submitted:
-                continue
-            if event is None:
-                event = await self._look_up(request_id)
-            if event.get("backend") != self.backend.name:
-                raise InvalidInput(
-                    f"--request-id {request_id} was submitted with --backend {event.get('backend')}, not {self.backend.name}"
-                )
-            self.journal.submitted(
-                request_id=request_id,
-                fingerprint=event["fingerprint"],
-                backend=event["backend"],
-                endpoint=event["endpoint"],
-                input=event["input"],
-                submitted_at=datetime.fromisoformat(event["submitted_at"]),
-                sweep=event.get("sweep") or {},
-            )
-
-    async def _look_up(self, request_id: str) -> dict[str, Any]:
-        """A bare request id the journal does not know: what fal's platform API says about it."""
-        platform = self.orphans.platform
-        if platform is None:
-            raise InvalidInput(f"--request-id {request_id}: not in the journal; give the whole token a run printed")
-        ids = sorted({e.id for m in models() for e in m.endpoints})
-        record = None
-        for start in range(0, len(ids), 50):
-            records = await platform.requests_by_endpoint(
-                ids[start : start + 50], datetime(1970, 1, 1, tzinfo=UTC), request_id=request_id
-            )
-            record = next((r for r in records if r.request_id == request_id and r.json_input), None)
-            if record is not None:
-                break
-        if record is None:
-            raise InvalidInput(f"--request-id {request_id}: fal lists no such request for a registered model")
-        pending = PendingRequest(
-            request_id=request_id,
-            fingerprint="",
-            backend=self.backend.name,
-            endpoint=record.endpoint_id,
-            input=record.json_input or {},
-            submitted_at=record.sent_at or datetime.now(UTC),
-        )
-        request = _journaled_request(pending)
-        if request is None:
-            raise InvalidInput(f"--request-id {request_id}: {record.endpoint_id} is not a registered model's endpoint")
-        return {
-            "backend": self.backend.name,
-            "endpoint": record.endpoint_id,
-            "fingerprint": request.fingerprint(0),
-            "input": record.json_input,
-            "submitted_at": pending.submitted_at.isoformat(),
-            "sweep": {"repeat": 0, "model": request.alias},
-        }
-
     # -- money: the cap across runs, the store's budget, ambiguous submits -----------------------
     def _set_budget(self, sweep_id: str | None) -> None:
         """The run's budget: earlier spend of the sweep and its ambiguous submits count against the cap."""
         open_ambiguous = [a for a in self._ambiguous() if not a.owner_alive]
-        already = Decimal(0)
-        if sweep_id is not None:
-            rows = self.store.rows_where("sweep_id", [sweep_id])
-            already += sum(
-                (Decimal(str(r.get("cost_usd") or 0)) for r in rows if r.get("backend") == self.backend.name),
-                Decimal(0),
-            )
-            already += sum(
-                (Decimal(str(a.price_usd)) for a in open_ambiguous if a.sweep.get("sweep_id") == sweep_id), Decimal(0)
-            )
-        store_budget = StoreBudget.for_runner(self.store, self.backend.name, current_user())
-        self.budget = Budget(self.options.max_cost_usd, already_usd=float(already), store_budget=store_budget)
-        if store_budget is not None and open_ambiguous:
-            store_budget.force_reserve(float(sum(Decimal(str(a.price_usd)) for a in open_ambiguous)))
+        self.budget = budget_for_run(
+            self.store, self.backend.name, self.options.max_cost_usd, sweep_id, open_ambiguous, current_user()
+        )
         self.ctx.budget = self.budget
+        store_budget = self.budget.store_budget
         self.writer.on_logged = store_budget.logged if store_budget is not None else None
 
     def _ambiguous(self) -> list[AmbiguousSubmit]:
@@ -336,14 +266,6 @@ class Runner:
                 still.append(p)
         return still
 
-    def _rows_of_mine(self, endpoints: dict[str, str]) -> list[dict[str, Any]]:
-        """The rows of these fingerprints (fingerprint → endpoint) on this backend and endpoint."""
-        return [
-            r
-            for r in self.store.rows_where("fingerprint", endpoints)
-            if r["backend"] == self.backend.name and r["endpoint"] == endpoints[r["fingerprint"]]
-        ]
-
     def _append_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write a batch of terminal rows (the run log; a judge runner writes judgements)."""
         self.store.append(rows)
@@ -354,24 +276,11 @@ class Runner:
 
     def _cached_ok(self, endpoints: dict[str, str]) -> dict[str, dict[str, Any]]:
         """fingerprint → the latest ok row of this backend (and endpoint) whose video is still in the store."""
-        found: dict[str, dict[str, Any]] = {}
-        candidates = [r for r in self._rows_of_mine(endpoints) if r["status"] == "ok"]
-        # Remote: one listing instead of a request per video; local: a stat per candidate.
-        remote_videos = self.store.video_keys() if candidates and self.store.is_remote else None
-        for row in sorted(candidates, key=_logged_at):
-            rel = row.get("video_path")
-            if (rel in remote_videos) if remote_videos is not None else self.store.has_video(rel):
-                found[row["fingerprint"]] = row  # the newest ok row wins
-        return found
+        return cached_ok(self.store, self.backend.name, endpoints)
 
     def _final_failures(self, endpoints: dict[str, str]) -> dict[str, dict[str, Any]]:
         """fingerprint → its latest row, when that is a refusal fal gave for the input (see runner.outcomes)."""
-        latest: dict[str, dict[str, Any]] = {}
-        for row in sorted(self._rows_of_mine(endpoints), key=_logged_at):
-            if row.get("cache_hit") or row["status"] == "skipped_final":
-                continue  # a skip row repeats an earlier verdict; the verdict itself is kept
-            latest[row["fingerprint"]] = row
-        return {fp: row for fp, row in latest.items() if row["status"] == "failed" and is_final(row.get("error_type"))}
+        return final_failures(self.store, self.backend.name, endpoints)
 
     # -- the run ---------------------------------------------------------------------------
     async def _execute(self, jobs: list[Job], sweep_id: str | None) -> RunResult:
@@ -516,14 +425,7 @@ class Runner:
 
     def _tidy_downloads(self) -> None:
         """Remove request-named downloads in tmp/ whose request no longer waits for them."""
-        tmp = self.store.tmp_dir
-        if not tmp.is_dir():
-            return
-        pending = {self.store.download_path(rid).name for rid in self.journal.pending()}
-        for path in tmp.glob("dl-*"):
-            base = path.name.removesuffix(".part")
-            if base not in pending:
-                path.unlink(missing_ok=True)
+        remove_stale_downloads(self.store, set(self.journal.pending()))
 
     async def _one(self, job: Job) -> None:
         """Claim the job, live its life, free the claim if no row was queued; end it in any case."""
@@ -551,74 +453,17 @@ class Runner:
         finally:
             job.end_without_row(stopped)  # a no-op for every job that ended with its row
 
-    def _try_claim(self, key: str) -> bool:
-        """One try at a claim (an OS lock, plus a lease write on an S3 store)."""
-        return self.claims.try_acquire(key)
-
     async def _claim(self, job: Job) -> bool:
-        """Claim the right to submit ``job`` (see :mod:`kling_lab.runner.claims`).
-
-        While another process (or an identical item of this sweep) holds it, wait — saying who
-        holds it once the wait lasts, and giving up after ``claim_timeout_s``; then look again:
-        its result is a cache hit, or its journaled request is re-attached. Returns False when
-        the job ended without a request of its own."""
-        key = job.claim_key
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        waited = noticed = False
-        while not self._try_claim(key):
-            waited = True
-            elapsed = loop.time() - started
-            who = _who(self.claims.holder(key))
-            if not noticed and elapsed >= min(CLAIM_NOTICE_S, self.options.claim_timeout_s / 2):
-                noticed = True
-                log.warning(
-                    "waiting for %s, which is submitting the same request (%s); giving up after %.0f s",
-                    who,
-                    job.fingerprint[:12],
-                    self.options.claim_timeout_s,
-                )
-            if elapsed >= self.options.claim_timeout_s:
-                self._busy += 1
-                job.emit(
-                    "cancelled", message=f"not submitted: {who} held its claim for {elapsed:.0f} s; run again later"
-                )
-                return False
-            await asyncio.sleep(self.poll_interval_s)
-        if not waited:
-            return True
-        if job.reattach is not None:
-            if not any(p.request_id == job.reattach.request_id for p in self._open_pending()):
-                self.claims.release(key)  # another runner collected it meanwhile
-                job.collected_elsewhere()
-                return False
-            return True
-        hit = self._cached_ok({job.fingerprint: job.endpoint}).get(job.fingerprint)
-        if hit is not None:
-            self.claims.release(key)
-            job.log_cache_hit(hit)
-            return False
-        journaled = [p for p in self._open_pending() if p.fingerprint == job.fingerprint and not p.owner_alive]
-        if journaled:
-            job.reattach = journaled[0]
-        return True
-
-
-def _who(holder: dict[str, Any] | None) -> str:
-    if not holder:
-        return "another job of this run"
-    since = f" since {holder['since'][:19]}" if isinstance(holder.get("since"), str) else ""
-    return f"process {holder.get('pid', '?')} on {holder.get('host', '?')}{since}"
-
-
-def _logged_at(row: dict[str, Any]) -> datetime:
-    return row.get("logged_at") or datetime.min.replace(tzinfo=UTC)
-
-
-def _journaled_request(p: PendingRequest) -> ModelRequest | None:
-    """The request a journal entry was submitted with (its arguments as sent; None for an unknown endpoint)."""
-    model = model_for_endpoint(p.endpoint)
-    endpoint = model.endpoint_by_id(p.endpoint) if model is not None else None
-    if model is None or endpoint is None:
-        return None
-    return ModelRequest(model, endpoint, endpoint.schema.model_validate(p.input))
+        """Claim the right to submit ``job``, waiting while another runner holds it
+        (:mod:`kling_lab.runner.claim_wait`); False when the job ended without a request of its own."""
+        outcome = await claim_or_wait(
+            job,
+            self.claims,
+            timeout_s=self.options.claim_timeout_s,
+            poll_s=self.poll_interval_s,
+            open_pending=self._open_pending,
+            cached_ok=self._cached_ok,
+        )
+        if outcome == "busy":
+            self._busy += 1
+        return outcome == "claimed"
