@@ -6,10 +6,8 @@ fetched again."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +15,7 @@ import httpx
 from kling_lab.errors import DownloadError
 from kling_lab.media.download import Downloaded, check_playable, download
 from kling_lab.store.run_store import RunStore
+from kling_lab.util.hashing import sha256_file
 
 
 async def fetch_to_tmp(
@@ -43,7 +42,7 @@ def left_download(store: RunStore, request_id: str) -> Downloaded | None:
         check_playable(path)
     except DownloadError:
         return None
-    return Downloaded(path, sha256_of(path), path.stat().st_size, 0.0)
+    return Downloaded(path, sha256_file(path), path.stat().st_size, 0.0)
 
 
 def ingest_left_download(store: RunStore, request_id: str, facts: Mapping[str, Any]) -> bool:
@@ -53,7 +52,7 @@ def ingest_left_download(store: RunStore, request_id: str, facts: Mapping[str, A
     if not path.is_file() or not isinstance(sha, str):
         return False
     try:
-        if sha256_of(path) != sha:
+        if sha256_file(path) != sha:
             path.unlink(missing_ok=True)
             return False
         check_playable(path)
@@ -74,12 +73,4 @@ def remove_stale_downloads(store: RunStore, pending_request_ids: set[str]) -> No
             path.unlink(missing_ok=True)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-__all__ = ["fetch_to_tmp", "ingest_left_download", "left_download", "remove_stale_downloads", "sha256_of"]
+__all__ = ["fetch_to_tmp", "ingest_left_download", "left_download", "remove_stale_downloads"]

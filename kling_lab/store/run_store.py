@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from kling_lab.store.files import LocalFiles, RemoteFiles, check_writable, open_files
 from kling_lab.store.schema import RUN_SCHEMA, pandas_dtype_for
+from kling_lab.util.hashing import sha256_file
 
 DEFAULT_STORE = "kling_runs"
 STORE_ENV = "KLING_LAB_STORE"
@@ -173,7 +174,7 @@ class RunStore:
             tmp.unlink(missing_ok=True)
             return
         expected = Path(rel).stem
-        if re.fullmatch(r"[0-9a-f]{64}", expected) and _sha256(tmp) != expected:
+        if re.fullmatch(r"[0-9a-f]{64}", expected) and sha256_file(tmp) != expected:
             tmp.unlink(missing_ok=True)
             raise OSError(f"fetched video does not match its sha256: {rel}")
         self.local.put_file(tmp, rel)
@@ -272,14 +273,6 @@ class RunStore:
         wanted = pa.array(sorted(set(values)), pa.string())
         subset = table.filter(pc.is_in(table.column(column), value_set=wanted))
         return _latest_revisions(subset).to_pylist()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _latest_revisions(table: pa.Table) -> pa.Table:

@@ -40,6 +40,7 @@ from kling_lab.models.judging import (
     VideoUnderstanding,
     VideoUnderstandingInput,
 )
+from kling_lab.util.hashing import sha256_file
 
 PLACEHOLDER = "kling_lab emulator PLACEHOLDER judgement, not a model's opinion"
 SCHEMA_MARKER = "JSON Schema:"
@@ -180,7 +181,7 @@ class _JudgeEndpoint(ModelEndpoint[BaseModel]):
             path = shop.local_file(url)
             if path is None:
                 raise JobFailed(f"Failed to download the video from {url[:200]}", "file_download_error")
-            sha = await asyncio.to_thread(_sha256, path)
+            sha = await asyncio.to_thread(sha256_file, path)
             facts = await asyncio.to_thread(Rendered.read, path)
             clips.append((sha, facts))
             seconds.append(facts.duration_s if facts is not None else await asyncio.to_thread(_seconds, path))
@@ -263,10 +264,6 @@ def judge_endpoint(endpoint_id: str) -> ModelEndpoint[Any] | None:
     """The emulated judge endpoint with this id (None for any other id)."""
     cls = JUDGE_SERVERS.get(endpoint_id)
     return cls() if cls is not None else None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _seconds(path: Path) -> float:
