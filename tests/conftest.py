@@ -8,6 +8,7 @@ fal_client); each test gets it reset to a fast, small-render configuration.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,13 @@ os.environ.pop("FAL_KEY", None)
 os.environ.pop("FAL_KEY_ID", None)
 os.environ.pop("FAL_KEY_SECRET", None)
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Tests send Ctrl-C (SIGINT) to the CLIs they start. A process started in the background by a
+# non-interactive shell (``pytest &``, nohup, some CI runners) ignores SIGINT, and an ignored signal
+# stays ignored in every child: their Ctrl-C tests would then fail for the launcher's reason, not
+# kling-lab's. A handled signal is reset to its default in a child, as a terminal's Ctrl-C expects.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from kling_lab.backends.emulator import EmulatorConfig, EmulatorServer, ensure_emulator
 

@@ -112,7 +112,7 @@ def test_kling_lab_resume_collects_journaled_judge_calls(emulator, tmp_path):
 def test_ctrl_c_cancels_judge_calls_at_fal(emulator, tmp_path):
     store = tmp_path / "store"
     make_clips(store, 3)
-    emulator.configure(service_time_s=5.0, concurrency=3)
+    emulator.configure(service_time_s=3600.0, concurrency=3)  # nothing finishes before the Ctrl-C
     proc = start_cli("judge", "--store", str(store), "--no-progress")
     wait_until(lambda: len(judge_ids(store)) == 3)
     proc.send_signal(signal.SIGINT)
