@@ -202,6 +202,18 @@ def test_an_unanswered_submit_keeps_its_price_reserved(emulator, tmp_path):
     assert again.submitted == 0 and emulator.stats()["billed_usd"] <= 2.80 + 1e-9
 
 
+def test_an_unanswered_submits_price_counts_against_the_cap_in_the_same_run(emulator, tmp_path):
+    """The held price of a lost submit (fal created it and bills it) counts against the cap at once: under a
+    cap of two prices, one more request is paid, and neither another attempt of the lost one nor a third fits."""
+    sweep = sweep_of(3, "held")
+    first, *others = sweep.items
+    emulator.configure(seed=seed_losing_first_submit(first, others), rate_lost_submit=0.5, platform_scope="none")
+    result = run(sweep, store=tmp_path, max_cost_usd=2.80, orphan_wait_s=0.0, concurrency=3, **FAST)
+    stats = emulator.stats()
+    assert stats["billed_usd"] <= 2.80 + 1e-9 and stats["submissions"] == 2, stats
+    assert result.held == 1 and result.count("ok") == 1 and result.count("skipped_budget") == 2, result.summary()
+
+
 # -- items 8 and 9: fallbacks off; one POST per attempt, Retry-After honoured ---------------------------------
 def test_every_submit_disables_model_fallbacks(emulator, tmp_path):
     run(sweep_of(3, "nofallback"), store=tmp_path, **FAST)
