@@ -5,6 +5,7 @@ No mocks inside this process: moto runs as its own server process; s3fs talks to
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -290,6 +291,49 @@ def test_claims_across_machines_use_s3_conditional_writes(bucket, tmp_path):
     assert taker.try_acquire("j")
     dead.release("j")  # the late release of the dead machine's lease must not free the taker's
     assert not Claims(tmp_path / "third", RemoteLeases(objects)).try_acquire("j")
+
+
+def test_the_store_budget_lock_on_s3_waits_takes_over_an_expired_one_and_gives_up(bucket, monkeypatch):
+    """The store budget's check-and-book runs under an S3 conditional-write lock (kling_lab.store.budget)."""
+    from kling_lab.store import budget as store_budget
+    from kling_lab.store.budget import LOCK_KEY, BudgetRule, StoreBudget
+    from kling_lab.store.conditional import ConditionalObjects
+
+    store = RunStore(f"{bucket}/budget")
+    objects = ConditionalObjects.for_store(store.files)
+    assert objects is not None
+    runner = StoreBudget(store, BudgetRule(5.60), "emulator", "ana")
+    monkeypatch.setattr(store_budget, "LOCK_LEASE_S", 1.0)  # a runner waits up to 4 leases for the lock
+
+    def lock(expires_in_s: float) -> bytes:
+        return json.dumps({"expires_at": (datetime.now(UTC) + timedelta(seconds=expires_in_s)).isoformat()}).encode()
+
+    def reserve_in_thread(usd: float) -> tuple[threading.Event, list[bool]]:
+        done, got = threading.Event(), []
+        threading.Thread(target=lambda: (got.append(runner.try_reserve(usd)), done.set()), daemon=True).start()
+        return done, got
+
+    # Another machine holds it: wait, and book once it lets go.
+    etag = objects.create(LOCK_KEY, lock(60))
+    assert etag is not None
+    done, got = reserve_in_thread(1.40)
+    assert not done.wait(0.3), "it booked while another machine held the lock"
+    objects.delete(LOCK_KEY, etag)
+    assert done.wait(60) and got == [True] and objects.read(LOCK_KEY) is None, "released after booking"
+    # Its machine died holding it: once it expires, it is taken over (no release ever comes).
+    assert objects.create(LOCK_KEY, lock(0.5)) is not None
+    done, got = reserve_in_thread(1.40)
+    assert done.wait(60) and got == [True] and objects.read(LOCK_KEY) is None
+    assert objects.create(LOCK_KEY, lock(-1)) is not None  # expired already: taken over at once
+    assert runner.try_reserve(1.40) and objects.read(LOCK_KEY) is None
+    # Held and renewed past every wait: an error, not a hang, and nothing booked.
+    assert objects.create(LOCK_KEY, lock(600)) is not None
+    monkeypatch.setattr(store_budget, "LOCK_LEASE_S", 0.05)
+    with pytest.raises(OSError, match="stayed taken"):
+        runner.try_reserve(1.40)
+    assert runner.ledger.reserved_usd == pytest.approx(4.20)
+    runner.close()
+    assert not store.files.find("budget/ledger")
 
 
 def test_two_machines_running_one_sweep_into_s3_pay_once(emulator, bucket, tmp_path):

@@ -292,6 +292,8 @@ def test_ledgers_on_object_storage_expire_unless_renewed(tmp_path, monkeypatch, 
     monkeypatch.setenv("KLING_LAB_CACHE", str(tmp_path / "cache"))
     location = f"memory://kling-lab-budget-{uuid.uuid4().hex}/store"
     store = RunStore(location)
+    write_rule(store, BudgetRule(4.20, per_month=True))
+    assert read_rule(store) == BudgetRule(4.20, per_month=True)
     with caplog.at_level(logging.WARNING, logger="kling_lab.store"):
         me = StoreBudget(store, BudgetRule(4.20), "emulator", "ana")
     assert "cannot lock (no conditional writes)" in caplog.text
