@@ -96,3 +96,110 @@ def test_the_owner_pid_comes_from_the_file_name(tmp_path):
         (tmp_path / name).write_text(json.dumps({**event, "request_id": rid}) + "\n")
     pending = Journal(tmp_path).pending()
     assert pending["other"].owner_pid == 4242 and pending["odd"].owner_pid is None
+
+
+def intent(j, fp="f"):
+    return j.intent(fingerprint=fp, backend="emulator", endpoint="e", input={"prompt": "p"}, sweep={}, price_usd=1.4)
+
+
+def events(path):
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def test_prune_never_removes_a_live_runners_file(tmp_path):
+    """Its intent is in flight (the POST may be on the wire): the submitted event goes into that file next."""
+    dead = Journal(tmp_path)
+    submit(dead, "a")
+    dead.done(request_id="a", run_id="r", status="ok")
+    dead.close()
+    live = Journal(tmp_path)
+    intent(live)
+    assert Journal(tmp_path).prune() == 1
+    assert list(tmp_path.glob("*.jsonl")) == [live.path]
+    live.close()
+
+
+def test_which_submits_are_ambiguous_while_their_process_lives_and_after_it_died(tmp_path):
+    j = Journal(tmp_path)
+    sent = intent(j, "sent")  # the process dies with this POST on the wire
+    answered = intent(j, "answered")
+    j.submitted(
+        request_id="r1",
+        fingerprint="answered",
+        backend="emulator",
+        endpoint="e",
+        input={},
+        submitted_at=NOW,
+        sweep={},
+        intent_id=answered,
+    )
+    refused = intent(j, "refused")
+    j.intent_closed(intent_id=refused, reason="http_422")
+    lost = intent(j, "lost")
+    unanswered = j.unanswered(intent_id=lost, error="the connection dropped after the POST")
+    j.intent_closed(intent_id=lost, reason="submit_unanswered")
+    settled = intent(j, "settled")
+    looked_up = j.unanswered(intent_id=settled, error="no answer")
+    j.resolved(ambiguous_id=looked_up, request_id=None, how="fal lists no such request")
+    j.intent_closed(intent_id=settled, reason="submit_unanswered")
+    at = {ev.get("ambiguous_id") or ev["intent_id"]: ev["at"] for ev in events(j.path) if "at" in ev}
+
+    assert [a.ambiguous_id for a in j.ambiguous()] == [unanswered], "its own intents are still being submitted"
+    [seen] = Journal(tmp_path).ambiguous()  # another runner's view: the writer is alive
+    assert seen.ambiguous_id == unanswered and seen.owner_alive and seen.fingerprint == "lost"
+    assert seen.since == datetime.fromisoformat(at[lost]) and seen.until == datetime.fromisoformat(at[unanswered])
+    assert seen.price_usd == 1.4 and seen.input == {"prompt": "p"}
+
+    j.close()  # the process died
+    after = {a.ambiguous_id: a for a in Journal(tmp_path).ambiguous()}
+    assert set(after) == {unanswered, sent}
+    assert after[sent].until is None and not after[sent].owner_alive and not after[unanswered].owner_alive
+    assert after[sent].since == datetime.fromisoformat(at[sent])
+
+
+def test_a_write_torn_by_a_full_disk_is_retried_then_kept_and_its_fragment_ended(tmp_path):
+    """RLIMIT_FSIZE makes the kernel cut a write short and then refuse (EFBIG), as a full disk does: the
+    event is retried (a pause between tries, none after the last), kept in memory, and written once there
+    is room after a newline that ends the torn fragment, so no later event is lost with it."""
+    import subprocess
+    import sys
+
+    code = f"""
+import resource, signal
+from datetime import UTC, datetime
+from kling_lab.runner import journal
+from kling_lab.runner.journal import Journal, JournalWriteError
+
+pauses = []
+journal.time.sleep = pauses.append
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+j = Journal({str(tmp_path)!r})
+
+def submit(rid):
+    j.submitted(request_id=rid, fingerprint="f", backend="emulator", endpoint="e", input={{"prompt": "p" * 200}},
+                submitted_at=datetime(2026, 11, 24, tzinfo=UTC), sweep={{}})
+
+submit("a")
+resource.setrlimit(resource.RLIMIT_FSIZE, (j.path.stat().st_size + 40, resource.RLIM_INFINITY))
+try:
+    submit("b")
+except JournalWriteError as exc:
+    print("raised:", exc)
+print("pauses:", pauses, "unwritten:", [e["request_id"] for e in j.unwritten])
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+j.done(request_id="a", run_id="r", status="ok")
+print("unwritten after:", j.unwritten)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    from kling_lab.runner.journal import WRITE_RETRY_S, WRITE_TRIES
+
+    assert "raised: the journal could not be written (File too large)" in done.stdout
+    assert f"pauses: {[WRITE_RETRY_S] * (WRITE_TRIES - 1)} unwritten: ['b']" in done.stdout, done.stdout
+    assert "unwritten after: []" in done.stdout
+    [path] = tmp_path.glob("*.jsonl")
+    lines = path.read_text().splitlines()
+    assert len(lines) == 4 and not lines[1].endswith("}"), "a, the torn fragment of b, b, the done of a"
+    assert set(Journal(tmp_path).pending()) == {"b"}
