@@ -92,10 +92,11 @@ def test_the_owner_pid_comes_from_the_file_name(tmp_path):
     assert Journal(tmp_path).pending()["mine"].owner_pid == os.getpid()
     event = {"event": "submitted", "fingerprint": "f", "backend": "b", "endpoint": "e", "input": {}}
     event["submitted_at"] = NOW.isoformat()
-    for name, rid in (("20260101T000000-4242-abc123.jsonl", "other"), ("odd-name.jsonl", "odd")):
+    names = {"20260101T000000-4242-abc123.jsonl": "other", "odd-name.jsonl": "odd", "a-b-c.jsonl": "abc"}
+    for name, rid in names.items():
         (tmp_path / name).write_text(json.dumps({**event, "request_id": rid}) + "\n")
     pending = Journal(tmp_path).pending()
-    assert pending["other"].owner_pid == 4242 and pending["odd"].owner_pid is None
+    assert pending["other"].owner_pid == 4242 and pending["odd"].owner_pid is None and pending["abc"].owner_pid is None
 
 
 def intent(j, fp="f"):
@@ -116,9 +117,57 @@ def test_prune_never_removes_a_live_runners_file(tmp_path):
     dead.close()
     live = Journal(tmp_path)
     intent(live)
+    dead.path.rename(tmp_path / "99991231T235959-1-ffffff.jsonl")  # listed after the live file
     assert Journal(tmp_path).prune() == 1
     assert list(tmp_path.glob("*.jsonl")) == [live.path]
     live.close()
+
+
+def test_a_file_another_runner_pruned_meanwhile_is_no_error(tmp_path):
+    class Listed(Journal):
+        def files(self):
+            return [*super().files(), self.directory / "20260101T000000-1-gone00.jsonl"]  # listed, then removed
+
+    j = Journal(tmp_path)
+    submit(j, "a")
+    j.done(request_id="a", run_id="r", status="ok")
+    j.close()
+    assert Listed(tmp_path).prune() == 2 and list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_the_journal_directory_is_created_with_its_parents(tmp_path):
+    j = Journal(tmp_path / "new-store" / "journal")
+    submit(j, "a")
+    j.close()
+    assert set(Journal(tmp_path / "new-store" / "journal").pending()) == {"a"}
+
+
+def test_blank_and_torn_lines_are_skipped_and_the_rest_is_read(tmp_path):
+    import json
+
+    event = {"event": "submitted", "fingerprint": "f", "backend": "b", "endpoint": "e", "input": {}}
+    event["submitted_at"] = NOW.isoformat()
+    lines = [json.dumps({**event, "request_id": "a"}), "", '{"event": "submitted", "requ', "   ", "[1, 2]"]
+    lines.append(json.dumps({**event, "request_id": "b"}))
+    (tmp_path / "20260101T000000-4242-abc123.jsonl").write_text("\n".join(lines) + "\n")
+    assert set(Journal(tmp_path).pending()) == {"a", "b"}
+
+
+def test_only_an_orphan_found_at_fal_is_journaled_as_adopted(tmp_path):
+    j = Journal(tmp_path)
+    submit(j, "sent")
+    j.submitted(
+        request_id="found",
+        fingerprint="f",
+        backend="emulator",
+        endpoint="e",
+        input={},
+        submitted_at=NOW,
+        sweep={},
+        adopted=True,
+    )
+    pending = Journal(tmp_path).pending()
+    assert pending["sent"].adopted is False and pending["found"].adopted is True
 
 
 def test_which_submits_are_ambiguous_while_their_process_lives_and_after_it_died(tmp_path):
