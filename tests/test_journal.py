@@ -92,11 +92,17 @@ def test_the_owner_pid_comes_from_the_file_name(tmp_path):
     assert Journal(tmp_path).pending()["mine"].owner_pid == os.getpid()
     event = {"event": "submitted", "fingerprint": "f", "backend": "b", "endpoint": "e", "input": {}}
     event["submitted_at"] = NOW.isoformat()
-    names = {"20260101T000000-4242-abc123.jsonl": "other", "odd-name.jsonl": "odd", "a-b-c.jsonl": "abc"}
+    names = {
+        "20260101T000000-4242-abc123.jsonl": "other",
+        "odd-name.jsonl": "odd",
+        "a-b-c.jsonl": "abc",
+        "odd-42.jsonl": "two",
+    }
     for name, rid in names.items():
         (tmp_path / name).write_text(json.dumps({**event, "request_id": rid}) + "\n")
     pending = Journal(tmp_path).pending()
-    assert pending["other"].owner_pid == 4242 and pending["odd"].owner_pid is None and pending["abc"].owner_pid is None
+    assert pending["other"].owner_pid == 4242
+    assert pending["odd"].owner_pid is None and pending["abc"].owner_pid is None and pending["two"].owner_pid is None
 
 
 def intent(j, fp="f"):
@@ -148,9 +154,25 @@ def test_blank_and_torn_lines_are_skipped_and_the_rest_is_read(tmp_path):
     event = {"event": "submitted", "fingerprint": "f", "backend": "b", "endpoint": "e", "input": {}}
     event["submitted_at"] = NOW.isoformat()
     lines = [json.dumps({**event, "request_id": "a"}), "", '{"event": "submitted", "requ', "   ", "[1, 2]"]
+    lines.append(json.dumps({k: v for k, v in {**event, "request_id": "no-input"}.items() if k != "input"}))
+    lines.append(json.dumps({**event, "request_id": "numeric-time", "submitted_at": 1700000000}))
+    lines.append(json.dumps({**event, "request_id": "bad-time", "submitted_at": "yesterday"}))
     lines.append(json.dumps({**event, "request_id": "b"}))
     (tmp_path / "20260101T000000-4242-abc123.jsonl").write_text("\n".join(lines) + "\n")
-    assert set(Journal(tmp_path).pending()) == {"a", "b"}
+    assert set(Journal(tmp_path).pending()) == {"a", "b"}, "only whole events are read"
+
+
+def test_an_ambiguous_submit_costs_its_intents_price(tmp_path):
+    import json
+
+    j = Journal(tmp_path)
+    paid = intent(j, "paid")
+    free = j.intent(fingerprint="free", backend="emulator", endpoint="e", input={}, sweep={}, price_usd=0.0)
+    j.close()
+    old = {"event": "intent", "intent_id": "old", "fingerprint": "old", "at": NOW.isoformat()}  # no price recorded
+    (tmp_path / "20260101T000000-4242-abc123.jsonl").write_text(json.dumps(old) + "\n")
+    prices = {a.ambiguous_id: a.price_usd for a in Journal(tmp_path).ambiguous()}
+    assert prices == {paid: 1.4, free: 0.0, "old": 0.0}
 
 
 def test_only_an_orphan_found_at_fal_is_journaled_as_adopted(tmp_path):
@@ -240,15 +262,26 @@ print("pauses:", pauses, "unwritten:", [e["request_id"] for e in j.unwritten])
 resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 j.done(request_id="a", run_id="r", status="ok")
 print("unwritten after:", j.unwritten)
+
+def room_after_two_pauses(seconds):  # a disk that is full for two tries, then has room again
+    pauses.append(seconds)
+    if len(pauses) == 2:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+pauses.clear()
+resource.setrlimit(resource.RLIMIT_FSIZE, (j.path.stat().st_size + 40, resource.RLIM_INFINITY))
+journal.time.sleep = room_after_two_pauses
+submit("c")
+print("third try:", pauses, j.unwritten)
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    from kling_lab.runner.journal import WRITE_RETRY_S, WRITE_TRIES
-
     assert "raised: the journal could not be written (File too large)" in done.stdout
-    assert f"pauses: {[WRITE_RETRY_S] * (WRITE_TRIES - 1)} unwritten: ['b']" in done.stdout, done.stdout
+    assert "pauses: [0.2, 0.2] unwritten: ['b']" in done.stdout, "three tries, 0.2 s apart; " + done.stdout
     assert "unwritten after: []" in done.stdout
+    assert "third try: [0.2, 0.2] []" in done.stdout, "written at the third try, without an error"
     [path] = tmp_path.glob("*.jsonl")
     lines = path.read_text().splitlines()
-    assert len(lines) == 4 and not lines[1].endswith("}"), "a, the torn fragment of b, b, the done of a"
-    assert set(Journal(tmp_path).pending()) == {"b"}
+    assert len(lines) == 6, "a, the torn fragment of b, b, the done of a, the torn fragment of c, c"
+    assert not lines[1].endswith("}") and not lines[4].endswith("}")
+    assert set(Journal(tmp_path).pending()) == {"b", "c"}

@@ -139,7 +139,7 @@ class Mutant:
     occurrence: int
     line: int
     text: str  # the source line it changes, stripped
-    scope: str = "(module)"  # the function (``Class.method``) the line is in
+    scope: str = "(module)"  # the function or class (``Class.method``) the line is in
     twin: int = 0  # how many earlier lines of that scope read the same (keeps keys unique)
     mutated: str = ""  # the line as the mutant reads, stripped
     outcome: str = "pending"  # killed | survived | timeout | equivalent | incompetent
@@ -154,8 +154,8 @@ class Mutant:
 
     @property
     def key(self) -> str:
-        """Stable across unrelated edits: the module, the function, the line (``@N`` for its N-th
-        twin in that function) and the line as the mutant reads it."""
+        """Stable across unrelated edits: the module, the function or class, the line (``@N`` for its
+        N-th twin there) and the line as the mutant reads it."""
         twin = f"@{self.twin}" if self.twin else ""
         return f"{self.module}:{self.scope}: {self.text}{twin} -> {self.mutated}"
 
@@ -180,18 +180,17 @@ def function_ranges(source: str, names: tuple[str, ...]) -> list[tuple[int, int]
 
 
 def scopes(source: str) -> dict[int, tuple[str, int]]:
-    """line → (the innermost function around it as ``Class.method``, that function's first line);
-    lines outside any function are left out."""
+    """line → (the innermost function or class around it, as ``Class.method``, and its first line,
+    decorators included); module-level lines are left out."""
     found: dict[int, tuple[str, int]] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 qualified = f"{prefix}{child.name}"
-                if not isinstance(child, ast.ClassDef):
-                    first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
-                    for line in range(first, (child.end_lineno or child.lineno) + 1):
-                        found[line] = (qualified, first)
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                for line in range(first, (child.end_lineno or child.lineno) + 1):
+                    found[line] = (qualified, first)
                 visit(child, f"{qualified}.")
 
     visit(ast.parse(source), "")
