@@ -170,7 +170,8 @@ def test_an_ambiguous_submit_costs_its_intents_price(tmp_path):
     free = j.intent(fingerprint="free", backend="emulator", endpoint="e", input={}, sweep={}, price_usd=0.0)
     j.close()
     old = {"event": "intent", "intent_id": "old", "fingerprint": "old", "at": NOW.isoformat()}  # no price recorded
-    (tmp_path / "20260101T000000-4242-abc123.jsonl").write_text(json.dumps(old) + "\n")
+    malformed = {"event": "unanswered", "intent_id": "old", "error": "no ambiguous id"}  # skipped
+    (tmp_path / "20260101T000000-4242-abc123.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(malformed) + "\n")
     prices = {a.ambiguous_id: a.price_usd for a in Journal(tmp_path).ambiguous()}
     assert prices == {paid: 1.4, free: 0.0, "old": 0.0}
 
