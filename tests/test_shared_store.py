@@ -6,6 +6,7 @@ No mocks inside this process: moto runs as its own server process; s3fs talks to
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -291,6 +292,101 @@ def test_claims_across_machines_use_s3_conditional_writes(bucket, tmp_path):
     assert taker.try_acquire("j")
     dead.release("j")  # the late release of the dead machine's lease must not free the taker's
     assert not Claims(tmp_path / "third", RemoteLeases(objects)).try_acquire("j")
+
+
+def test_a_conditional_write_on_a_changed_object_is_refused_not_an_error(bucket):
+    """S3 answers 412; s3fs turns it into OSError(EINVAL) on a replace or delete. A renewal or a takeover
+    that lost the race once raised that error (a heartbeat then stopped renewing the leases after it)."""
+    from kling_lab.store.conditional import ConditionalObjects
+
+    objects = ConditionalObjects.for_store(RunStore(f"{bucket}/cas").files)
+    assert objects is not None
+    first = objects.create("k", b"1")
+    assert first is not None and objects.create("k", b"2") is None
+    second = objects.replace("k", b"3", first)
+    assert second is not None and objects.read("k") == (b"3", second)
+    assert objects.replace("k", b"4", first) is None, "the version it was read at changed"
+    assert objects.delete("k", first) is False and objects.read("k") == (b"3", second)
+    assert objects.delete("k", second) is True and objects.read("k") is None
+    assert objects.replace("k", b"5", second) is None, "gone"
+
+
+def test_s3_claims_are_renewed_and_say_when_taken_over(bucket, tmp_path, caplog):
+    from kling_lab.runner.claims import Claims, RemoteLeases
+    from kling_lab.store.conditional import ConditionalObjects
+
+    objects = ConditionalObjects.for_store(RunStore(f"{bucket}/leases").files)
+    assert objects is not None
+    late = RemoteLeases(objects, lease_s=-1.0)  # every lease it writes has expired already, until renewed
+    laptop, server = Claims(tmp_path / "laptop", late), Claims(tmp_path / "server", RemoteLeases(objects))
+    assert laptop.try_acquire("k")
+    late.lease_s = 300.0
+    with caplog.at_level(logging.WARNING, logger="kling_lab.runner"):
+        laptop.heartbeat()  # renewed in time: still the laptop's
+    assert "taken over" not in caplog.text
+    assert not server.try_acquire("k") and server.holder("k")["pid"] == os.getpid()
+    laptop.release("k")  # with the renewed lease's version
+    assert server.try_acquire("k"), "released: free for the next machine"
+    server.release("k")
+
+    late.lease_s = -1.0
+    assert laptop.try_acquire("j")
+    assert server.holder("j") is None, "an expired lease has no holder"
+    assert server.try_acquire("j")
+    with caplog.at_level(logging.WARNING, logger="kling_lab.runner"):
+        laptop.heartbeat()
+    assert "the claim on j was taken over by another machine" in caplog.text
+    laptop.release("j")  # must not free the server's lease
+    assert not Claims(tmp_path / "third", RemoteLeases(objects)).try_acquire("j")
+    server.release("j")
+
+
+def test_s3_claims_survive_unreadable_leases_a_release_in_between_and_a_store_error(bucket, tmp_path):
+    import s3fs
+
+    from kling_lab.runner.claims import Claims, RemoteLeases
+    from kling_lab.store.conditional import ConditionalObjects
+
+    objects = ConditionalObjects.for_store(RunStore(f"{bucket}/leases").files)
+    assert objects is not None
+    claims = Claims(tmp_path / "a", RemoteLeases(objects))
+    # Lease objects nobody can read (torn, no expiry, an expiry that is no time) are free.
+    for key, body in {"torn": b'{"pid": 1, "expi', "no-expiry": b'{"pid": 1}', "odd": b'{"expires_at": 5}'}.items():
+        assert objects.create(f"claims/{key}.json", body) is not None
+        assert claims.holder(key) is None and claims.try_acquire(key), key
+        claims.release(key)
+
+    # The other machine lets go exactly between our create (refused) and our read (nothing there).
+    other = Claims(tmp_path / "b", RemoteLeases(objects))
+
+    class LetGoMeanwhile(ConditionalObjects):
+        def read(self, key: str):
+            other.release("r")
+            return super().read(key)
+
+    assert other.try_acquire("r")
+    racer = Claims(tmp_path / "c", RemoteLeases(LetGoMeanwhile(objects.files)))
+    assert racer.try_acquire("r") and not other.try_acquire("r")
+    racer.release("r")
+
+    # The store fails (its bucket is gone): the error is raised, and the local lock is not kept.
+    name = f"{bucket[5:]}-gone"
+    s3 = s3fs.S3FileSystem(skip_instance_cache=True)
+    s3.mkdir(name)
+    doomed = ConditionalObjects.for_store(RunStore(f"s3://{name}/leases").files)
+    assert doomed is not None
+    s3.rm(name, recursive=True)
+    broken = Claims(tmp_path / "d", RemoteLeases(doomed))
+    with pytest.raises(Exception):  # noqa: B017 - whatever s3fs makes of NoSuchBucket
+        broken.try_acquire("x")
+    assert list((tmp_path / "d").iterdir()) == [], "no lock file left behind"
+    assert Claims(tmp_path / "d").try_acquire("x"), "and no lock held by this process"
+
+    # A claim another machine holds: the local lock is dropped (and its file removed) at once.
+    assert other.try_acquire("held")
+    assert not claims.try_acquire("held") and not (tmp_path / "a" / "held.lock").exists()
+    other.release_all()
+    claims.release_all()
 
 
 def test_the_store_budget_lock_on_s3_waits_takes_over_an_expired_one_and_gives_up(bucket, monkeypatch):
