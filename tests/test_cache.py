@@ -211,3 +211,150 @@ def test_resume_collects_only_this_backends_requests(emulator, tmp_path, second_
     assert other.rows == [] and list(Journal(tmp_path / "journal").pending()) == [paid]
     mine = resume(store=tmp_path, progress=False)
     assert mine.count("ok") == 1 and load_runs(tmp_path).iloc[0]["repeat"] == 0
+
+
+def test_every_paid_id_journaled_for_one_item_is_collected(emulator, tmp_path):
+    """A lost submit response can leave two paid jobs for one item: a re-run collects both, pays nothing."""
+    item = ONE.items[0]
+    paid = [submit_directly(item), submit_directly(item)]
+    for n, request_id in enumerate(paid):
+        journal_file(tmp_path, 999_999_990 + n, request_id, item)
+    result = run(ONE, store=tmp_path, progress=False)
+    assert result.count("ok") == 2 and result.submitted == 0
+    assert sorted(load_runs(tmp_path)["request_id"]) == sorted(paid)
+    assert emulator.stats()["submissions"] == 2
+
+
+def test_resume_passes_over_a_live_runners_request_and_an_unknown_model_and_collects_the_rest(emulator, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    first, second = SWEEP.items
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    event = {"event": "submitted", "backend": "emulator", "submitted_at": "2026-12-01T00:00:00+00:00", "sweep": {}}
+    (journal / "20260101T000001-12345-live00.jsonl").write_text(
+        json.dumps(
+            {
+                **event,
+                "request_id": "live-1",
+                "fingerprint": first.fingerprint,
+                "endpoint": ENDPOINT,
+                "input": first.request.arguments(),
+            }
+        )
+        + "\n"
+    )
+    (journal / "20260101T000002-999999998-gone00.jsonl").write_text(
+        json.dumps(
+            {**event, "request_id": "unknown-1", "fingerprint": "x", "endpoint": "fal-ai/no-such-model", "input": {}}
+        )
+        + "\n"
+    )
+    paid = submit_directly(second)
+    journal_file(tmp_path, 999_999_999, paid, second)  # sorts after both
+    holds_its_lock = (
+        "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB);"
+        " print('locked', flush=True); sys.stdin.read()"
+    )
+    live = subprocess.Popen(
+        [sys.executable, "-c", holds_its_lock, str(journal / "20260101T000001-12345-live00.jsonl")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert live.stdout is not None and live.stdout.readline() == b"locked\n"
+        result = resume(store=tmp_path, progress=False)
+    finally:
+        live.communicate(b"")
+    assert result.count("ok") == 1 and list(load_runs(tmp_path)["request_id"]) == [paid]
+    assert set(Journal(journal).pending()) == {"live-1", "unknown-1"}, "both left in the journal"
+
+
+def test_the_newest_ok_row_is_the_cache_source_whatever_order_the_rows_arrived_in(emulator, tmp_path):
+    """A teammate's older row synced in after this store's own newer row: the newer one is reused."""
+    from kling_lab.store.sync import sync
+
+    laptop, team = tmp_path / "laptop", tmp_path / "team"
+    run(ONE, store=laptop, progress=False)
+    run(ONE, store=team, progress=False)
+    newest = load_runs(team).iloc[0]["run_id"]
+    sync(laptop, team, progress=False)
+    hit = run(ONE, store=team, progress=False)
+    assert hit.cache_hits == 1 and hit.rows[0]["source_run_id"] == newest
+
+
+def test_a_refusal_after_an_ok_row_stays_final_behind_cache_hits(emulator, tmp_path):
+    """ok, then refused (content policy changed), then a cache hit of the old ok row: once that video
+    is gone, the refusal is the verdict (a cache hit repeats an older row, it is no new verdict)."""
+    item = ONE.items[0]
+    assert run(ONE, store=tmp_path, progress=False).count("ok") == 1
+    emulator.configure(content_policy_keywords=["paper boat"])
+    refused = run(ONE, store=tmp_path, progress=False, force=True)
+    assert refused.rows[0]["error_type"] == "content_policy_violation"
+    assert run(ONE, store=tmp_path, progress=False).cache_hits == 1
+    store = RunStore(tmp_path)
+    ok = load_runs(tmp_path).query("status == 'ok' and cache_hit != True").iloc[0]
+    (store.root / ok["video_path"]).unlink()
+    again = run(ONE, store=tmp_path, progress=False)
+    assert again.count("skipped_final") == 1
+    assert emulator.stats()["submissions_by_fingerprint"][item.fingerprint] == 2, "not submitted a third time"
+
+
+def test_every_refused_item_is_skipped_whatever_skip_rows_precede_it(emulator, tmp_path):
+    policy = Sweep.from_list([{"prompt": "a [blocked] kite"}, {"prompt": "a [blocked] lamp"}], name="refused")
+    kite, lamp = policy.items
+    run(Sweep.from_list([{"prompt": "a [blocked] kite"}], name="refused"), store=tmp_path, progress=False)
+    run(Sweep.from_list([{"prompt": "a [blocked] kite"}], name="refused"), store=tmp_path, progress=False)
+    run(Sweep.from_list([{"prompt": "a [blocked] lamp"}], name="refused"), store=tmp_path, progress=False)
+    assert [r["status"] for r in load_runs(tmp_path).sort_values("logged_at").to_dict("records")] == [
+        "failed",
+        "skipped_final",
+        "failed",
+    ]
+    both = run(policy, store=tmp_path, progress=False)
+    assert both.count("skipped_final") == 2 and both.submitted == 0
+    assert emulator.stats()["submissions_by_fingerprint"] == {kite.fingerprint: 1, lamp.fingerprint: 1}
+
+
+def test_a_rerun_adopts_the_orphan_a_finished_run_could_not_find_and_collects_it(emulator, tmp_path):
+    """The first run's submit went unanswered and fal's listing was closed to its key: it tried again
+    (ok) and left the orphan reserved. The next run finds the orphan, re-attaches it, and logs it."""
+    from test_money_safety import seed_losing_first_submit
+
+    first, second = SWEEP.items
+    emulator.configure(seed=seed_losing_first_submit(first, [second]), rate_lost_submit=0.5, platform_scope="none")
+    lost = run(SWEEP, store=tmp_path, progress=False, orphan_wait_s=0.0)
+    assert lost.held == 1 and lost.count("ok") == 2 and emulator.stats()["submissions"] == 3
+    emulator.configure(rate_lost_submit=0.0, platform_scope="admin")
+    again = run(SWEEP, store=tmp_path, progress=False, orphan_wait_s=0.0)
+    [adopted] = [r for r in again.rows if r.get("adopted")]
+    assert adopted["fingerprint"] == first.fingerprint and adopted["status"] == "ok" and again.held == 0
+    assert again.submitted == 0 and emulator.stats()["submissions"] == 3, "collected, nothing paid again"
+    assert Journal(tmp_path / "journal").ambiguous() == []
+
+
+def test_resume_by_request_id_collects_a_request_the_journal_never_saw(emulator, tmp_path):
+    """``kling-lab resume --request-id ID``: fal's listing tells what it was; it is journaled and collected."""
+    from kling_lab.backends.base import Completed
+    from kling_lab.errors import InvalidInput
+
+    item = ONE.items[0]
+    paid = submit_directly(item)
+
+    async def ended() -> None:  # fal lists a request once it has ended
+        backend = EmulatorBackend()
+        try:
+            while not isinstance(await backend.status(item.request.endpoint.id, paid), Completed):
+                await asyncio.sleep(0.05)
+        finally:
+            await backend.aclose()
+
+    asyncio.run(ended())
+    with pytest.raises(InvalidInput, match="fal lists no such request"):
+        resume(store=tmp_path, progress=False, request_ids=["no-such-request"])
+    result = resume(store=tmp_path, progress=False, request_ids=[paid])
+    assert result.count("ok") == 1 and list(load_runs(tmp_path)["request_id"]) == [paid]
+    assert load_runs(tmp_path).iloc[0]["fingerprint"] == item.fingerprint
+    assert emulator.stats()["submissions"] == 1

@@ -6,6 +6,7 @@ kling_lab APIs are imported inside the tests that use them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -200,6 +201,52 @@ def test_an_unanswered_submit_keeps_its_price_reserved(emulator, tmp_path):
     # A re-run of the sweep counts the reserved price: nothing more fits under $2.80.
     again = run(sweep, store=tmp_path, max_cost_usd=2.80, orphan_wait_s=0.0, **FAST)
     assert again.submitted == 0 and emulator.stats()["billed_usd"] <= 2.80 + 1e-9
+
+
+def test_an_unanswered_submits_price_counts_against_the_cap_in_the_same_run(emulator, tmp_path):
+    """The held price of a lost submit (fal created it and bills it) counts against the cap at once: under a
+    cap of two prices, one more request is paid, and neither another attempt of the lost one nor a third fits."""
+    sweep = sweep_of(3, "held")
+    first, *others = sweep.items
+    emulator.configure(seed=seed_losing_first_submit(first, others), rate_lost_submit=0.5, platform_scope="none")
+    result = run(sweep, store=tmp_path, max_cost_usd=2.80, orphan_wait_s=0.0, concurrency=3, **FAST)
+    stats = emulator.stats()
+    assert stats["billed_usd"] <= 2.80 + 1e-9 and stats["submissions"] == 2, stats
+    assert result.held == 1 and result.count("ok") == 1 and result.count("skipped_budget") == 2, result.summary()
+
+
+def test_a_retry_after_an_unanswered_submit_books_its_price_like_any_request(emulator, tmp_path):
+    """The retry reserves the price again (the first attempt's stays held for its orphan) and settles it
+    when its row is logged: the next request then sees the cap is reached, instead of waiting for ever."""
+    sweep = sweep_of(2, "retried")
+    first, second = sweep.items
+    emulator.configure(seed=seed_losing_first_submit(first, [second]), rate_lost_submit=0.5, platform_scope="none")
+    from kling_lab.runner.api import run_async
+
+    async def bounded():  # a reservation never settled makes the second request wait for ever: fail instead
+        return await asyncio.wait_for(
+            run_async(sweep, store=tmp_path, max_cost_usd=2.80, orphan_wait_s=0.0, concurrency=1, **FAST), 60
+        )
+
+    result = asyncio.run(bounded())
+    assert result.held == 1 and result.count("ok") == 1 and result.count("skipped_budget") == 1, result.summary()
+    done = next(r for r in result.rows if r["status"] == "ok")
+    assert done["fingerprint"] == first.fingerprint and done["attempts"] == 2 and done["cost_usd"] == 1.40
+    assert emulator.stats()["billed_usd"] <= 2.80 + 1e-9
+
+
+def test_an_unanswered_submit_that_is_not_tried_again_says_where_its_money_is(emulator, tmp_path):
+    sweep = sweep_of(2, "once")
+    first, second = sweep.items
+    emulator.configure(seed=seed_losing_first_submit(first, [second]), rate_lost_submit=0.5, platform_scope="none")
+    result = run(sweep, store=tmp_path, max_submit_attempts=1, orphan_wait_s=0.0, **FAST)
+    [row] = [r for r in result.rows if r["status"] == "failed"]
+    assert row["error_type"] == "submit_unanswered" and row["cost_usd"] == 0
+    assert "its price stays reserved and `kling-lab reconcile` looks for it" in row["error"]
+    emulator.configure(rate_lost_submit=0.0, rate_500=1.0, fault_calls={"submit"})
+    [answered] = run(sweep_of(1, "answered"), store=tmp_path, max_submit_attempts=1, **FAST).rows
+    assert answered["error_type"] == "internal_server_error" and answered["status"] == "failed"
+    assert "reconcile" not in answered["error"], "an answered submit left nothing at fal"
 
 
 # -- items 8 and 9: fallbacks off; one POST per attempt, Retry-After honoured ---------------------------------

@@ -5,6 +5,8 @@ No mocks inside this process: moto runs as its own server process; s3fs talks to
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import socket
 import subprocess
@@ -290,6 +292,144 @@ def test_claims_across_machines_use_s3_conditional_writes(bucket, tmp_path):
     assert taker.try_acquire("j")
     dead.release("j")  # the late release of the dead machine's lease must not free the taker's
     assert not Claims(tmp_path / "third", RemoteLeases(objects)).try_acquire("j")
+
+
+def test_a_conditional_write_on_a_changed_object_is_refused_not_an_error(bucket):
+    """S3 answers 412; s3fs turns it into OSError(EINVAL) on a replace or delete. A renewal or a takeover
+    that lost the race once raised that error (a heartbeat then stopped renewing the leases after it)."""
+    from kling_lab.store.conditional import ConditionalObjects
+
+    objects = ConditionalObjects.for_store(RunStore(f"{bucket}/cas").files)
+    assert objects is not None
+    first = objects.create("k", b"1")
+    assert first is not None and objects.create("k", b"2") is None
+    second = objects.replace("k", b"3", first)
+    assert second is not None and objects.read("k") == (b"3", second)
+    assert objects.replace("k", b"4", first) is None, "the version it was read at changed"
+    assert objects.delete("k", first) is False and objects.read("k") == (b"3", second)
+    assert objects.delete("k", second) is True and objects.read("k") is None
+    assert objects.replace("k", b"5", second) is None, "gone"
+
+
+def test_s3_claims_are_renewed_and_say_when_taken_over(bucket, tmp_path, caplog):
+    from kling_lab.runner.claims import Claims, RemoteLeases
+    from kling_lab.store.conditional import ConditionalObjects
+
+    objects = ConditionalObjects.for_store(RunStore(f"{bucket}/leases").files)
+    assert objects is not None
+    late = RemoteLeases(objects, lease_s=-1.0)  # every lease it writes has expired already, until renewed
+    laptop, server = Claims(tmp_path / "laptop", late), Claims(tmp_path / "server", RemoteLeases(objects))
+    assert laptop.try_acquire("k")
+    late.lease_s = 300.0
+    with caplog.at_level(logging.WARNING, logger="kling_lab.runner"):
+        laptop.heartbeat()  # renewed in time: still the laptop's
+    assert "taken over" not in caplog.text
+    assert not server.try_acquire("k") and server.holder("k")["pid"] == os.getpid()
+    laptop.release("k")  # with the renewed lease's version
+    assert server.try_acquire("k"), "released: free for the next machine"
+    server.release("k")
+
+    late.lease_s = -1.0
+    assert laptop.try_acquire("j")
+    assert server.holder("j") is None, "an expired lease has no holder"
+    assert server.try_acquire("j")
+    with caplog.at_level(logging.WARNING, logger="kling_lab.runner"):
+        laptop.heartbeat()
+    assert "the claim on j was taken over by another machine" in caplog.text
+    laptop.release("j")  # must not free the server's lease
+    assert not Claims(tmp_path / "third", RemoteLeases(objects)).try_acquire("j")
+    server.release("j")
+
+
+def test_s3_claims_survive_unreadable_leases_a_release_in_between_and_a_store_error(bucket, tmp_path):
+    import s3fs
+
+    from kling_lab.runner.claims import Claims, RemoteLeases
+    from kling_lab.store.conditional import ConditionalObjects
+
+    objects = ConditionalObjects.for_store(RunStore(f"{bucket}/leases").files)
+    assert objects is not None
+    claims = Claims(tmp_path / "a", RemoteLeases(objects))
+    # Lease objects nobody can read (torn, no expiry, an expiry that is no time) are free.
+    for key, body in {"torn": b'{"pid": 1, "expi', "no-expiry": b'{"pid": 1}', "odd": b'{"expires_at": 5}'}.items():
+        assert objects.create(f"claims/{key}.json", body) is not None
+        assert claims.holder(key) is None and claims.try_acquire(key), key
+        claims.release(key)
+
+    # The other machine lets go exactly between our create (refused) and our read (nothing there).
+    other = Claims(tmp_path / "b", RemoteLeases(objects))
+
+    class LetGoMeanwhile(ConditionalObjects):
+        def read(self, key: str):
+            other.release("r")
+            return super().read(key)
+
+    assert other.try_acquire("r")
+    racer = Claims(tmp_path / "c", RemoteLeases(LetGoMeanwhile(objects.files)))
+    assert racer.try_acquire("r") and not other.try_acquire("r")
+    racer.release("r")
+
+    # The store fails (its bucket is gone): the error is raised, and the local lock is not kept.
+    name = f"{bucket[5:]}-gone"
+    s3 = s3fs.S3FileSystem(skip_instance_cache=True)
+    s3.mkdir(name)
+    doomed = ConditionalObjects.for_store(RunStore(f"s3://{name}/leases").files)
+    assert doomed is not None
+    s3.rm(name, recursive=True)
+    broken = Claims(tmp_path / "d", RemoteLeases(doomed))
+    with pytest.raises(Exception):  # noqa: B017 - whatever s3fs makes of NoSuchBucket
+        broken.try_acquire("x")
+    assert list((tmp_path / "d").iterdir()) == [], "no lock file left behind"
+    assert Claims(tmp_path / "d").try_acquire("x"), "and no lock held by this process"
+
+    # A claim another machine holds: the local lock is dropped (and its file removed) at once.
+    assert other.try_acquire("held")
+    assert not claims.try_acquire("held") and not (tmp_path / "a" / "held.lock").exists()
+    other.release_all()
+    claims.release_all()
+
+
+def test_the_store_budget_lock_on_s3_waits_takes_over_an_expired_one_and_gives_up(bucket, monkeypatch):
+    """The store budget's check-and-book runs under an S3 conditional-write lock (kling_lab.store.budget)."""
+    from kling_lab.store import budget as store_budget
+    from kling_lab.store.budget import LOCK_KEY, BudgetRule, StoreBudget
+    from kling_lab.store.conditional import ConditionalObjects
+
+    store = RunStore(f"{bucket}/budget")
+    objects = ConditionalObjects.for_store(store.files)
+    assert objects is not None
+    runner = StoreBudget(store, BudgetRule(5.60), "emulator", "ana")
+    monkeypatch.setattr(store_budget, "LOCK_LEASE_S", 1.0)  # a runner waits up to 4 leases for the lock
+
+    def lock(expires_in_s: float) -> bytes:
+        return json.dumps({"expires_at": (datetime.now(UTC) + timedelta(seconds=expires_in_s)).isoformat()}).encode()
+
+    def reserve_in_thread(usd: float) -> tuple[threading.Event, list[bool]]:
+        done, got = threading.Event(), []
+        threading.Thread(target=lambda: (got.append(runner.try_reserve(usd)), done.set()), daemon=True).start()
+        return done, got
+
+    # Another machine holds it: wait, and book once it lets go.
+    etag = objects.create(LOCK_KEY, lock(60))
+    assert etag is not None
+    done, got = reserve_in_thread(1.40)
+    assert not done.wait(0.3), "it booked while another machine held the lock"
+    objects.delete(LOCK_KEY, etag)
+    assert done.wait(60) and got == [True] and objects.read(LOCK_KEY) is None, "released after booking"
+    # Its machine died holding it: once it expires, it is taken over (no release ever comes).
+    assert objects.create(LOCK_KEY, lock(0.5)) is not None
+    done, got = reserve_in_thread(1.40)
+    assert done.wait(60) and got == [True] and objects.read(LOCK_KEY) is None
+    assert objects.create(LOCK_KEY, lock(-1)) is not None  # expired already: taken over at once
+    assert runner.try_reserve(1.40) and objects.read(LOCK_KEY) is None
+    # Held and renewed past every wait: an error, not a hang, and nothing booked.
+    assert objects.create(LOCK_KEY, lock(600)) is not None
+    monkeypatch.setattr(store_budget, "LOCK_LEASE_S", 0.05)
+    with pytest.raises(OSError, match="stayed taken"):
+        runner.try_reserve(1.40)
+    assert runner.ledger.reserved_usd == pytest.approx(4.20)
+    runner.close()
+    assert not store.files.find("budget/ledger")
 
 
 def test_two_machines_running_one_sweep_into_s3_pay_once(emulator, bucket, tmp_path):

@@ -139,7 +139,8 @@ class Mutant:
     occurrence: int
     line: int
     text: str  # the source line it changes, stripped
-    twin: int = 0  # how many earlier lines of the module read the same (keeps keys unique)
+    scope: str = "(module)"  # the function or class (``Class.method``) the line is in
+    twin: int = 0  # how many earlier lines of that scope read the same (keeps keys unique)
     mutated: str = ""  # the line as the mutant reads, stripped
     outcome: str = "pending"  # killed | survived | timeout | equivalent | incompetent
     diff: str = ""
@@ -153,10 +154,10 @@ class Mutant:
 
     @property
     def key(self) -> str:
-        """Stable across unrelated edits: the module, the line (``@N`` for its N-th twin) and the line
-        as the mutant reads it."""
+        """Stable across unrelated edits: the module, the function or class, the line (``@N`` for its
+        N-th twin there) and the line as the mutant reads it."""
         twin = f"@{self.twin}" if self.twin else ""
-        return f"{self.module}:{self.text}{twin} -> {self.mutated}"
+        return f"{self.module}:{self.scope}: {self.text}{twin} -> {self.mutated}"
 
 
 def function_ranges(source: str, names: tuple[str, ...]) -> list[tuple[int, int]]:
@@ -175,6 +176,24 @@ def function_ranges(source: str, names: tuple[str, ...]) -> list[tuple[int, int]
     visit(ast.parse(source), "")
     if wanted:
         raise SystemExit(f"mutation config: no function {sorted(wanted)} in the module")
+    return found
+
+
+def scopes(source: str) -> dict[int, tuple[str, int]]:
+    """line → (the innermost function or class around it, as ``Class.method``, and its first line,
+    decorators included); module-level lines are left out."""
+    found: dict[int, tuple[str, int]] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                qualified = f"{prefix}{child.name}"
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                for line in range(first, (child.end_lineno or child.lineno) + 1):
+                    found[line] = (qualified, first)
+                visit(child, f"{qualified}.")
+
+    visit(ast.parse(source), "")
     return found
 
 
@@ -213,6 +232,7 @@ def mutants_of(target: Target, tree: Path) -> list[Mutant]:
     ranges = function_ranges(source, target.functions) if target.functions else None
     annotations = annotation_spans(source)
     signatures = signature_lines(source)
+    scope_of = scopes(source)
     module_ast = get_ast_from_path(path)
     found: list[Mutant] = []
     for name, _args, operator in _operators({}):
@@ -228,13 +248,35 @@ def mutants_of(target: Target, tree: Path) -> list[Mutant]:
             if "ReplaceBinaryOperator_Mul_" in name and line in signatures:
                 continue
             text = lines[line - 1].strip()
-            twin = sum(1 for earlier in lines[: line - 1] if earlier.strip() == text)
-            mutant = Mutant(target.name, target.module, name, occurrence, line, text, twin=twin)
+            scope, first = scope_of.get(line, ("(module)", 1))
+            twin = sum(
+                1
+                for number, earlier in enumerate(lines[first - 1 : line - 1], start=first)
+                if earlier.strip() == text and scope_of.get(number, ("(module)", 1))[0] == scope
+            )
+            mutant = Mutant(target.name, target.module, name, occurrence, line, text, scope, twin)
             _, code = mutated_source(tree, mutant)
+            if code is None or not compiles(code, str(path)):
+                mutant.outcome = "incompetent"  # e.g. ``{**row}`` read as a power: ``{*row}`` is no Python
             changed = code.splitlines() if code is not None else lines
             mutant.mutated = " ".join(changed[line - 1].split()) if line <= len(changed) else ""
             found.append(mutant)
     return found
+
+
+def compiles(code: str, filename: str) -> bool:
+    try:
+        compile(code, filename, "exec")
+    except SyntaxError:
+        return False
+    return True
+
+
+def stale_equivalents(config: Config, targets: list[Target], found: dict[str, list[Mutant]]) -> list[str]:
+    """The ``equivalent`` entries for the modules of ``targets`` that name no mutant of them (the code moved on)."""
+    modules = {t.module for t in targets}
+    keys = {m.key for mutants in found.values() for m in mutants}
+    return [k for k in config.equivalent if k.split(":", 1)[0] in modules and k not in keys]
 
 
 def mutated_source(tree: Path, mutant: Mutant) -> tuple[str, str | None]:
@@ -350,12 +392,17 @@ def main(argv: list[str] | None = None) -> int:
     for tree in trees:
         free.put(tree)
 
+    everything = {t.name: mutants_of(t, trees[0]) for t in targets}
+    stale = stale_equivalents(config, targets, everything)
+    for key in stale:
+        print(f"mutation config: equivalent entry matches no mutant (update or remove it): {key}", file=sys.stderr)
+
     for target in targets:
-        mutants = mutants_of(target, trees[0])
+        mutants = everything[target.name]
         module_hash, tests_hash = digest(trees[0], (target.module,)), digest(trees[0], target.tests)
         if args.list:
             for m in mutants:
-                print(f"{target.name}: {m.key}")
+                print(f"{target.name}: {m.key}{' (not valid Python: not run)' if m.outcome == 'incompetent' else ''}")
             continue
         status, seconds, out = run_tests(trees[0], target.tests, 900)
         if status != "passed":
@@ -366,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         for m in mutants:
             key = m.cache_key
             earlier = cache.get(key)
+            if m.outcome == "incompetent":
+                continue
             if m.key in config.equivalent:
                 m.outcome, m.reason = "equivalent", config.equivalent[m.key]
             elif (
@@ -376,7 +425,12 @@ def main(argv: list[str] | None = None) -> int:
                 m.outcome, m.diff = earlier["outcome"], earlier.get("diff", "")
             else:
                 todo.append(m)
-        print(f"{target.name}: {len(mutants)} mutants, {len(todo)} to test (tests take {seconds:.0f} s)", flush=True)
+        invalid = sum(m.outcome == "incompetent" for m in mutants)
+        print(
+            f"{target.name}: {len(mutants) - invalid} mutants ({invalid} more not valid Python), {len(todo)} to test "
+            f"(tests take {seconds:.0f} s)",
+            flush=True,
+        )
 
         def work(mutant: Mutant, target: Target = target, timeout_s: float = timeout_s) -> Mutant:
             tree = free.get()  # each copy holds one mutant at a time
@@ -403,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     for tree in trees:
         shutil.rmtree(tree, ignore_errors=True)
     if args.list:
-        return 0
+        return 1 if stale else 0
     return summarize(report, targets, config.min_score)
 
 

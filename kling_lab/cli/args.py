@@ -74,10 +74,14 @@ def usd(text: str) -> float:
     return value
 
 
-def add_store(p: argparse.ArgumentParser, *, remote: bool = False) -> None:
-    """``--store DIR`` (or ``DIR|URL`` where object storage works)."""
+def add_store(p: argparse.ArgumentParser, *, remote: bool = False, again: bool = False) -> None:
+    """``--store DIR`` (or ``DIR|URL`` where object storage works).
+
+    ``again``: ``p`` is a sub-action of a parser that has ``--store`` already (``budget --store X set``
+    and ``budget set --store X`` both work): no default of its own, which would replace X."""
     p.add_argument(
         "--store",
+        default=argparse.SUPPRESS if again else None,
         metavar="DIR|URL" if remote else "DIR",
         help="store directory"
         + (" or URL (s3://…)" if remote else "")

@@ -21,8 +21,8 @@ def add_parser(sub: Any) -> None:
     put.add_argument("limit", type=usd, metavar="USD")
     put.add_argument("--per-user", action="store_true", help="the limit applies to each user ($KLING_LAB_USER)")
     put.add_argument("--per-month", action="store_true", help="the limit applies to each calendar month (UTC)")
-    add_store(put, remote=True)
-    actions.add_parser("clear", help="remove the limit")
+    add_store(put, remote=True, again=True)
+    add_store(actions.add_parser("clear", help="remove the limit"), remote=True, again=True)
     p.set_defaults(func=cmd_budget)
 
 

@@ -21,11 +21,21 @@ log = logging.getLogger("kling_lab.store")
 _PROBED: dict[str, bool] = {}  # store location -> conditional writes work there
 
 
+def _response(exc: BaseException) -> dict[str, Any] | None:
+    """The S3 error response behind ``exc``: s3fs raises its own translation (a 412 on a replace or
+    delete becomes ``OSError(EINVAL)``) with botocore's ``ClientError`` as the cause."""
+    for candidate in (exc, exc.__cause__):
+        response = getattr(candidate, "response", None)
+        if isinstance(response, dict):
+            return response
+    return None
+
+
 def _precondition_failed(exc: BaseException) -> bool:
     if isinstance(exc, FileExistsError):  # s3fs's translation of a 412 on a create
         return True
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
+    response = _response(exc)
+    if response is not None:
         error = response.get("Error", {})
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return error.get("Code") in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)
@@ -123,8 +133,8 @@ class ConditionalObjects:
 def _missing(exc: BaseException) -> bool:
     if isinstance(exc, FileNotFoundError):
         return True
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
+    response = _response(exc)
+    if response is not None:
         return response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound")
     return False
 

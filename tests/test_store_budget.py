@@ -1,0 +1,329 @@
+"""The store-wide budget (``kling-lab budget set``): what counts against it, and who may spend it.
+
+Real stores throughout: a local directory with real ``flock`` locks (a runner killed with SIGKILL is
+a real process), ``memory://`` for an object store without conditional writes, real runs over the
+emulator. The S3 lock (conditional writes) is tested against moto in ``test_shared_store.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kling_lab.errors import InvalidInput
+from kling_lab.runner.api import run
+from kling_lab.runner.retry import Backoff
+from kling_lab.store import budget as store_budget
+from kling_lab.store.budget import (
+    LEDGER_DIR,
+    BudgetRule,
+    StoreBudget,
+    budget_report,
+    logged_spend,
+    read_rule,
+    this_month,
+    write_rule,
+)
+from kling_lab.store.run_store import RunStore
+from kling_lab.sweep import Sweep
+from kling_lab.util.locks import FileLock
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = dict(progress=False, backoff=Backoff(0.01, 0.05))
+
+
+def row(cost: float, user: str = "ana", backend: str = "emulator", logged_at: datetime | None = None, **extra):
+    return {
+        "run_id": uuid.uuid4().hex,
+        "sweep_id": "s",
+        "experiment": "e",
+        "fingerprint": uuid.uuid4().hex,
+        "endpoint": "x",
+        "backend": backend,
+        "status": "ok",
+        "prompt": "p",
+        "cost_usd": cost,
+        "user": user,
+        "logged_at": logged_at if logged_at is not None else datetime.now(UTC),
+        **extra,
+    }
+
+
+def last_month() -> datetime:
+    return datetime.now(UTC).replace(day=1) - timedelta(days=1)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kling_lab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def ledgers(store: RunStore) -> list[Path]:
+    return sorted((store.root / LEDGER_DIR).glob("*.json"))
+
+
+# -- the rule ----------------------------------------------------------------------------------------
+def test_a_rule_is_a_finite_amount_of_zero_or_more(tmp_path):
+    store = RunStore(tmp_path)
+    assert read_rule(store) is None
+    for bad in (-0.01, float("inf"), float("nan")):
+        with pytest.raises(InvalidInput, match="finite amount >= 0"):
+            write_rule(store, BudgetRule(bad))
+    assert read_rule(store) is None, "nothing written"
+    write_rule(store, BudgetRule(0.0))
+    assert read_rule(store) == BudgetRule(0.0)
+    write_rule(store, BudgetRule(12.5, per_user=True, per_month=True))
+    assert read_rule(store) == BudgetRule(12.5, per_user=True, per_month=True)
+    assert BudgetRule(12.5, per_user=True, per_month=True).describe() == "$12.50 per user per month"
+    write_rule(store, None)
+    assert read_rule(store) is None and not list(tmp_path.glob("tmp/*.json")), "no temporary file left"
+
+
+def test_a_zero_budget_refuses_every_request_and_clear_lifts_it(emulator, tmp_path):
+    assert cli("budget", "set", "0", "--store", str(tmp_path)).returncode == 0
+    sweep = Sweep.grid("zero", prompt="a paper lantern", cfg_scale=[0.2, 0.8])
+    result = run(sweep, store=tmp_path, **FAST)
+    assert result.count("skipped_budget") == 2 and emulator.stats()["submissions"] == 0
+    cleared = cli("budget", "clear", "--store", str(tmp_path))
+    assert cleared.returncode == 0 and "none" in cleared.stdout and read_rule(RunStore(tmp_path)) is None
+    assert run(sweep, store=tmp_path, **FAST).count("ok") == 2
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_budget_set_and_clear_act_on_the_store_named_before_or_after_the_action(tmp_path, where):
+    """``kling-lab budget --store X set 5`` once wrote the budget into ./kling_runs (the action's own
+    --store default replaced X): X stayed without a limit."""
+    store, elsewhere = tmp_path / "team", tmp_path / "cwd"
+    elsewhere.mkdir()
+
+    def budget(*action: str) -> subprocess.CompletedProcess:
+        args = ("--store", str(store))
+        line = ("budget", *args, *action) if where == "before" else ("budget", *action, *args)
+        done = subprocess.run(
+            [sys.executable, "-m", "kling_lab.cli", *line], capture_output=True, text=True, timeout=120, cwd=elsewhere
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    assert str(store) in budget("set", "5").stdout
+    assert read_rule(RunStore(store)) == BudgetRule(5.0) and not (elsewhere / "kling_runs").exists()
+    assert str(store) in budget("clear").stdout
+    assert read_rule(RunStore(store)) is None and not (elsewhere / "kling_runs").exists()
+
+
+def test_an_unreadable_budget_file_is_one_line_and_nothing_is_submitted(emulator, tmp_path):
+    (tmp_path / "budget.json").write_text("{not json")
+    shown = cli("budget", "--store", str(tmp_path))
+    assert shown.returncode == 2 and "budget file budget.json is unreadable" in shown.stderr
+    assert len(shown.stderr.strip().splitlines()) == 1, shown.stderr
+    (tmp_path / "budget.json").write_text('{"per_user": true}')  # no limit
+    with pytest.raises(InvalidInput, match="unreadable"):
+        run(Sweep.grid("bad", prompt="a kite", cfg_scale=[0.5]), store=tmp_path, **FAST)
+    assert emulator.stats()["submissions"] == 0
+
+
+# -- what counts -------------------------------------------------------------------------------------
+def test_logged_spend_is_this_backends_within_the_rules_scope(tmp_path):
+    store = RunStore(tmp_path)
+    month = this_month()
+    store.append(
+        [
+            row(1.40),
+            row(2.80, user="bo"),
+            row(0.70, logged_at=last_month()),
+            row(5.60, backend="fal"),
+        ]
+    )
+    assert logged_spend(store, BudgetRule(10), "emulator", "ana", month) == Decimal("4.90")
+    assert logged_spend(store, BudgetRule(10, per_user=True), "emulator", "ana", month) == Decimal("2.10")
+    assert logged_spend(store, BudgetRule(10, per_month=True), "emulator", "ana", month) == Decimal("4.20")
+    assert logged_spend(store, BudgetRule(10, per_user=True, per_month=True), "emulator", "ana", month) == Decimal(
+        "1.40"
+    )
+    assert logged_spend(store, BudgetRule(10), "fal", "ana", month) == Decimal("5.60")
+    assert logged_spend(RunStore(tmp_path / "empty"), BudgetRule(10), "emulator", "ana", month) == 0
+
+
+def test_a_per_month_budget_starts_afresh_each_month(emulator, tmp_path):
+    store = RunStore(tmp_path)
+    store.append([row(2.80, logged_at=last_month())])
+    write_rule(store, BudgetRule(2.80, per_month=True))
+    result = run(Sweep.grid("monthly", prompt="a tin robot", cfg_scale=[0.2, 0.5, 0.8]), store=tmp_path, **FAST)
+    assert result.count("ok") == 2 and result.count("skipped_budget") == 1
+    shown = cli("budget", "--store", str(tmp_path), "--backend", "emulator")
+    assert f"(month {this_month()})" in shown.stdout and "$2.80 logged" in shown.stdout, shown.stdout
+    assert "$0.00 left" in shown.stdout
+
+
+def test_live_runners_open_money_counts_within_the_scope_and_a_finished_one_leaves_no_ledger(tmp_path):
+    store = RunStore(tmp_path)
+    scoped = BudgetRule(5.0, per_user=True, per_month=True)
+    me = StoreBudget(store, scoped, "emulator", "ana")
+    same = StoreBudget(store, scoped, "emulator", "ana")
+    other_user = StoreBudget(store, scoped, "emulator", "bo")
+    other_backend = StoreBudget(store, scoped, "fal", "ana")
+    other_month = StoreBudget(store, scoped, "emulator", "ana")
+    other_month.ledger.month = "2000-01"
+    for runner in (same, other_user, other_backend, other_month):
+        assert runner.try_reserve(1.40)
+    assert me.spent_and_open() == (Decimal(0), Decimal("1.40"))
+    everyone = StoreBudget(store, BudgetRule(5.0), "emulator", "ana")
+    assert everyone.spent_and_open() == (Decimal(0), Decimal("4.20")), "all users and months, this backend"
+
+    same.settle(1.40, 1.40)  # charged, its row not in the log yet: still open
+    assert me.spent_and_open() == (Decimal(0), Decimal("1.40"))
+    store.append([row(1.40)])
+    same.logged(1.40)  # the row writer flushed it
+    assert me.spent_and_open() == (Decimal("1.40"), Decimal(0))
+    assert same.ledger.reserved_usd == 0 and same.ledger.charged_usd == 0
+
+    for runner in (same, other_user, other_backend, other_month, everyone):
+        runner.close()
+    assert ledgers(store) == [], "a finished runner removes its ledger"
+
+
+def test_a_settle_or_log_never_leaves_negative_money_in_a_ledger(tmp_path):
+    store = RunStore(tmp_path)
+    runner = StoreBudget(store, BudgetRule(2.80), "emulator", "ana")
+    assert runner.try_reserve(1.40)
+    runner.settle(2.80, 0.0)  # more than it reserved
+    runner.logged(1.40)  # more than it charged
+    assert runner.ledger.reserved_usd == 0 and runner.ledger.charged_usd == 0
+    other = StoreBudget(store, BudgetRule(2.80), "emulator", "bo")
+    assert other.try_reserve(2.80) and not other.try_reserve(0.01), "a negative ledger would make room"
+    runner.logged(0.0)
+    runner.close()
+    other.close()
+
+
+def test_the_last_request_fits_a_budget_equal_to_the_total(tmp_path):
+    store = RunStore(tmp_path)
+    one, two = (StoreBudget(store, BudgetRule(4.20), "emulator", u) for u in ("ana", "bo"))
+    assert one.try_reserve(1.40) and two.try_reserve(1.40) and one.try_reserve(1.40)
+    assert not two.try_reserve(0.01)
+    assert budget_report(store, "emulator", "ana") is None, "no rule written: nothing to report"
+    one.close()
+    two.close()
+
+
+def test_a_killed_runners_ledger_no_longer_counts(tmp_path):
+    """Its flock died with it: the ledger file is left, and ignored."""
+    store = RunStore(tmp_path)
+    write_rule(store, BudgetRule(2.80))
+    code = (
+        "import os, signal\n"
+        "from kling_lab.store.budget import BudgetRule, StoreBudget\n"
+        "from kling_lab.store.run_store import RunStore\n"
+        f"b = StoreBudget(RunStore({str(tmp_path)!r}), BudgetRule(2.80), 'emulator', 'ana')\n"
+        "assert b.try_reserve(2.80)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == -9
+    assert len(ledgers(store)) == 1
+    alive = StoreBudget(store, BudgetRule(2.80), "emulator", "bo")
+    assert alive.spent_and_open() == (Decimal(0), Decimal(0))
+    assert alive.try_reserve(2.80)
+    alive.close()
+
+
+def test_a_damaged_ledger_of_a_live_runner_is_skipped(tmp_path):
+    store = RunStore(tmp_path)
+    holder = FileLock(store.root / LEDGER_DIR / "elsewhere-1-damaged.json")
+    assert holder.try_acquire()
+    holder.write_info({"reserved_usd": 1.40})  # no backend, user, month: not a ledger
+    runner = StoreBudget(store, BudgetRule(2.80), "emulator", "ana")
+    assert runner.others() == []
+    os.pwrite(holder.fd, b"{torn", 0)
+    assert runner.others() == []
+    holder.release(unlink=True)
+
+
+def test_the_report_shows_logged_open_and_never_a_negative_amount_left(tmp_path):
+    store = RunStore(tmp_path)
+    write_rule(store, BudgetRule(5.0))
+    store.append([row(1.40)])
+    running = StoreBudget(store, BudgetRule(5.0), "emulator", "bo")
+    assert running.try_reserve(1.40)
+    report = budget_report(store, "emulator", "ana")
+    assert report is not None
+    assert (report["spent_usd"], report["open_usd"], report["left_usd"]) == (1.40, 1.40, 2.20)
+    shown = cli("budget", "--store", str(tmp_path), "--backend", "emulator")
+    assert "$1.40 logged + $1.40 reserved by running runs; $2.20 left" in shown.stdout, shown.stdout
+    write_rule(store, BudgetRule(1.0))  # lowered below what was spent
+    report = budget_report(store, "emulator", "ana")
+    assert report is not None and report["left_usd"] == 0
+    running.close()
+
+
+def test_two_runners_checking_at_once_take_turns(tmp_path):
+    """Check-and-book happens under the store's lock: while another holds it, a runner waits."""
+    store = RunStore(tmp_path)
+    runner = StoreBudget(store, BudgetRule(1.40), "emulator", "ana")
+    lock = FileLock(store.root / "budget" / ".lock")
+    assert lock.try_acquire()
+    done = threading.Event()
+    got: list[bool] = []
+    thread = threading.Thread(target=lambda: (got.append(runner.try_reserve(1.40)), done.set()))
+    thread.start()
+    assert not done.wait(0.3), "it booked while another runner held the lock"
+    lock.release()
+    thread.join(60)
+    assert got == [True]
+    runner.close()
+
+
+# -- object storage without conditional writes --------------------------------------------------------
+def test_ledgers_on_object_storage_expire_unless_renewed(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("KLING_LAB_CACHE", str(tmp_path / "cache"))
+    location = f"memory://kling-lab-budget-{uuid.uuid4().hex}/store"
+    store = RunStore(location)
+    write_rule(store, BudgetRule(4.20, per_month=True))
+    assert read_rule(store) == BudgetRule(4.20, per_month=True)
+    with caplog.at_level(logging.WARNING, logger="kling_lab.store"):
+        me = StoreBudget(store, BudgetRule(4.20), "emulator", "ana")
+    assert "cannot lock (no conditional writes)" in caplog.text
+    other = StoreBudget(store, BudgetRule(4.20), "emulator", "bo")
+    assert other.try_reserve(1.40)
+    assert me.spent_and_open() == (Decimal(0), Decimal("1.40"))
+    assert me.try_reserve(1.40) and me.spent_and_open()[1] == Decimal("1.40"), "its own ledger is not counted twice"
+
+    monkeypatch.setattr(store_budget, "LEDGER_LEASE_S", -1.0)  # its next write is already expired: a dead runner
+    other.settle(1.40, 1.40)
+    assert me.spent_and_open()[1] == 0
+    monkeypatch.setattr(store_budget, "LEDGER_LEASE_S", 300.0)
+    other.heartbeat()  # alive after all: it renews its lease
+    assert me.spent_and_open()[1] == Decimal("1.40")
+    assert not me.try_reserve(1.41) and me.try_reserve(1.40)
+
+    other.close()
+    assert me.spent_and_open()[1] == 0 and len(store.files.find(LEDGER_DIR)) == 1
+    me.close()
+    assert not store.files.find(LEDGER_DIR)
+
+
+def test_a_local_store_locks_without_warning_and_its_ledger_needs_no_renewal(tmp_path, caplog):
+    store = RunStore(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="kling_lab.store"):
+        runner = StoreBudget(store, BudgetRule(2.80), "emulator", "ana")
+        assert runner.try_reserve(1.40)
+    assert caplog.text == ""
+    [path] = ledgers(store)
+    written = path.read_text()
+    runner.heartbeat()  # a local ledger lives as long as its flock: nothing to renew
+    assert path.read_text() == written
+    runner.close()
