@@ -285,3 +285,32 @@ def test_a_failing_media_hook_never_loses_the_paid_clip(emulator, tmp_path):
     result = run_frozen(emulator, tmp_path, FreezeAt("never", until=lambda: True), cancel=False, media_hook=broken)
     row = load_runs(tmp_path).iloc[0]
     assert result.count("ok") == 1 and row["cost_usd"] == pytest.approx(1.40) and row["video_sha256"]
+
+
+def test_an_interrupt_ends_a_request_not_yet_submitted_as_cancelled_without_a_row(emulator, tmp_path):
+    """The second request waits for the one slot while the first submit is in flight: interrupted, it
+    ends ``cancelled`` (nothing was sent, nothing to cancel at fal) and leaves no row."""
+    emulator.configure(hold_submit_responses=True, queue_delay_s=30.0)
+    two = Sweep.grid("two", prompt="a lighthouse in a storm", cfg_scale=[0.2, 0.8])
+    seen = FreezeAt("no such state", lambda: True)  # records the events
+
+    async def main() -> RunResult:
+        runner = make_runner("emulator", tmp_path, progress=False, concurrency=1, observers=[seen])
+        task = asyncio.ensure_future(runner.run(two))
+        while emulator.stats()["submits_held"] < 1:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        emulator.configure(hold_submit_responses=False)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert runner.last_result is not None
+        return runner.last_result
+
+    result = asyncio.run(main())
+    first, second = two.items
+    ends = {e.fingerprint: e for e in seen.events if e.terminal}
+    assert ends[second.fingerprint].state == "cancelled" and ends[second.fingerprint].row is None
+    assert ends[second.fingerprint].message == "interrupted before it was submitted"
+    assert ends[first.fingerprint].state == "cancelled" and ends[first.fingerprint].row is not None
+    assert list(load_runs(tmp_path)["fingerprint"]) == [first.fingerprint]
+    assert emulator.stats()["submissions_by_fingerprint"] == {first.fingerprint: 1} and result.interrupted

@@ -98,6 +98,19 @@ def test_one_local_png_over_four_requests_is_uploaded_once_and_never_again(emula
     assert emulator.stats()["uploads"] == 1 and emulator.stats()["submissions"] == 5
 
 
+def test_an_image_changed_after_the_sweep_was_read_fails_its_rows_and_nothing_is_sent(emulator, tmp_path):
+    start = png(tmp_path / "start.png")
+    sweep = kl.Sweep.grid(
+        "changed", prompt=["a fox runs", "a fox sleeps"], model="kling-2.1-standard", image=str(start)
+    )
+    png(start, (96, 96))  # another picture under the same name
+    result = kl.run(sweep, store=tmp_path / "store", progress=False)
+    assert [r["status"] for r in result.rows] == ["failed", "failed"] and result.submitted == 0
+    assert {r["error_type"] for r in result.rows} == {"image_changed"}
+    assert result.rows[0]["error"].startswith("upload to fal storage failed: ") and "changed" in result.rows[0]["error"]
+    assert emulator.stats()["uploads"] == 0 and emulator.stats()["submissions"] == 0
+
+
 def test_an_end_frame_and_a_url_image(emulator, tmp_path):
     start, end = png(tmp_path / "a.png"), png(tmp_path / "b.png", (96, 96))
     sweep = kl.Sweep.grid("tail", prompt="a fox", model="kling-2.5-turbo-pro", image=str(start), end_image=str(end))

@@ -95,6 +95,24 @@ def test_download_outage_leaves_paid_requests_collectable_and_never_pays_again(e
     assert real_rows(tmp_path)["cost_usd"].sum() == pytest.approx(2.80)
 
 
+def test_a_request_left_for_resume_keeps_its_price_and_frees_the_waiters(emulator, tmp_path):
+    """Its price stays counted against the cap (it is paid), but no longer as in flight: a request waiting
+    for room is told at once that none will come, instead of waiting for ever."""
+    from kling_lab.runner.api import run_async
+
+    emulator.configure(rate_503=1.0, fault_calls={"download"})
+    sweep = sweep_of(2, "waiting")
+
+    async def bounded():
+        return await asyncio.wait_for(
+            run_async(sweep, store=tmp_path, max_cost_usd=1.40, concurrency=2, download_attempts=1, **FAST), 60
+        )
+
+    result = asyncio.run(bounded())
+    assert result.pending == 1 and result.count("skipped_budget") == 1, result.summary()
+    assert "max cost $1.40" in next(r["error"] for r in result.rows if r["status"] == "skipped_budget")
+
+
 def test_always_truncated_video_is_left_pending_with_the_bytes_received(emulator, tmp_path):
     emulator.configure(rate_truncated_video=1.0)
     events = []
