@@ -171,6 +171,14 @@ def test_content_policy_refusal_is_skipped_on_a_rerun_unless_asked(emulator, tmp
     assert third.submitted == 1 and emulator.stats()["submissions_by_fingerprint"][blocked] == 2
 
 
+def test_a_failure_reported_without_its_type_ends_failed_without_asking_for_a_result(emulator, tmp_path):
+    """fal-client reads a COMPLETED status's error and error_type as optional: an error alone is a failure."""
+    emulator.configure(typed_completion_errors=False)
+    [row] = run(Sweep.from_list([{"prompt": "a [blocked] kite"}], name="untyped"), store=tmp_path, **FAST).rows
+    assert row["status"] == "failed" and row["error_type"] == "model_error" and row["cost_usd"] == 0
+    assert "content" in row["error"] and emulator.stats()["result_calls"] == 0
+
+
 def test_an_infrastructure_failure_is_retried_by_a_rerun(emulator, tmp_path):
     emulator.configure(rate_500=1.0, fault_calls={"submit"})
     sweep = sweep_of(1, "infra")
@@ -302,6 +310,30 @@ def test_a_lost_submit_answer_is_found_at_fal_and_adopted_instead_of_paid_twice(
     adopted = next(r for r in result.rows if r["fingerprint"] == first.fingerprint)
     assert adopted["adopted"] is True and adopted["cost_usd"] == pytest.approx(1.40)
     assert Journal(tmp_path / "journal").ambiguous() == []
+
+
+def test_the_orphan_is_looked_for_from_when_its_submit_was_sent(emulator, tmp_path, monkeypatch):
+    """The answer was lost after a long wait: fal dates the job from when the POST arrived, so the search
+    window opens at the intent, not when the loss was noticed (here the clock slack is cut to 0.5 s
+    and the answer waits 1.5 s)."""
+    from kling_lab.runner import orphans
+    from kling_lab.runner.api import run_async
+
+    monkeypatch.setattr(orphans, "CLOCK_SLACK_S", 0.5)
+    sweep = sweep_of(1, "slow-answer")
+    emulator.configure(seed=seed_losing_first_submit(sweep.items[0]), rate_lost_submit=0.5, hold_submit_responses=True)
+
+    async def main():
+        task = asyncio.ensure_future(run_async(sweep, store=tmp_path, orphan_wait_s=10.0, **FAST))
+        while emulator.stats()["submits_held"] < 1:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(1.5)
+        emulator.configure(hold_submit_responses=False)  # ... and then the connection drops
+        return await asyncio.wait_for(task, 120)
+
+    [row] = asyncio.run(main()).rows
+    assert row["status"] == "ok" and row["adopted"] is True
+    assert emulator.stats()["submissions"] == 1, "found and adopted, not sent again"
 
 
 def test_reconcile_finds_an_orphan_and_resume_collects_it(emulator, tmp_path):

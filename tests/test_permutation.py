@@ -75,3 +75,63 @@ def test_distances_of_one_number_give_the_anova():
     distance = permutation_test(DistanceSS(np.abs(x[:, None] - x[None, :])), design)
     assert distance.ss_cells == pytest.approx(scalar.ss_cells) and distance.ss_strata == pytest.approx(scalar.ss_strata)
     assert distance.p_value == pytest.approx(scalar.p_value) and distance.statistic == pytest.approx(scalar.statistic)
+
+
+def brute_ss(x: np.ndarray, groups: np.ndarray) -> float:
+    """Σ over groups of Σ (x − group mean)², one group at a time."""
+    return float(sum(((x[groups == g] - x[groups == g].mean()) ** 2).sum() for g in np.unique(groups)))
+
+
+def test_both_sums_of_squares_match_the_textbook_on_every_labelling_empty_and_single_run_cells_too():
+    rng = np.random.default_rng(4)
+    x = rng.normal(3.0, 2.0, 7)
+    design = labels([0, 1, 2, 2, 0, 0, 3], [0, 0, 0, 0, 1, 1, 1])  # single-run cells; cells empty in a stratum
+    rows = np.concatenate(list(design.all_labellings()))
+    scalar = ScalarSS(x)(design.cells(rows), design.n_cells)
+    distance = DistanceSS(np.abs(x[:, None] - x[None, :]))(design.cells(rows), design.n_cells)
+    expected = [brute_ss(x, design.cells(row)) for row in rows]
+    assert scalar == pytest.approx(expected) and distance == pytest.approx(expected)
+    assert np.isfinite(permutation_test(ScalarSS(x), design).p_value)
+
+
+def test_the_pseudo_f_is_the_one_way_anova_f():
+    from scipy import stats
+
+    groups = [np.array([1.0, 1.4, 0.7, 1.2]), np.array([2.1, 1.8, 2.6]), np.array([0.2, 0.9, 0.4, 0.1, 0.5])]
+    x = np.concatenate(groups)
+    design = labels(np.repeat([0, 1, 2], [4, 3, 5]))
+    test = permutation_test(ScalarSS(x), design, n_permutations=200)
+    assert test.df_between == 2 and test.df_within == 9
+    assert test.statistic == pytest.approx(stats.f_oneway(*groups).statistic)
+
+
+def test_the_p_value_does_not_depend_on_the_metrics_offset_or_scale():
+    """qc metrics come in any unit: bytes (1e7), seconds, ratios (1e-4)."""
+    x = np.array([1.0, 1.6, 0.8, 1.1, 1.9, 1.0, 2.2, 1.4])
+    design = labels([0] * 4 + [1] * 4)
+    reference = permutation_test(ScalarSS(x), design)
+    assert reference.exact and reference.p_value == pytest.approx(16 / 70)
+    for y in (x + 1e9, x * 1e-6, x * 1e6, x * 1e-6 + 1e3):
+        test = permutation_test(ScalarSS(y), design)
+        assert test.p_value == pytest.approx(reference.p_value), y
+        assert test.statistic == pytest.approx(reference.statistic, rel=1e-4), y
+
+
+def test_no_variation_within_cells_is_an_infinite_f_at_any_scale():
+    design = labels([0, 0, 1, 1])
+    for scale in (1.0, 1e-3):
+        test = permutation_test(ScalarSS(np.array([0.0, 0.0, 1.0, 1.0]) * scale), design)
+        assert test.statistic == math.inf and test.p_value == pytest.approx(2 / 6)
+
+
+def test_a_design_with_exactly_as_many_labellings_as_asked_is_enumerated():
+    design = labels([0] * 4 + [1] * 4)
+    x = np.array([1.0, 1.3, 0.8, 1.1, 1.9, 1.4, 2.2, 1.7])
+    assert permutation_test(ScalarSS(x), design, n_permutations=70).exact
+    assert not permutation_test(ScalarSS(x), design, n_permutations=69).exact
+
+
+def test_the_floor_counts_single_runs_and_ignores_settings_a_stratum_lacks():
+    assert labels([0, 1, 2, 2]).min_p() == pytest.approx(2 / 12)  # two single-run cells swap
+    two_strata = labels([0, 0, 1, 1, 2, 2, 3, 3], [0, 0, 0, 0, 1, 1, 1, 1])  # each stratum lacks two settings
+    assert two_strata.arrangements() == 36 and two_strata.min_p() == pytest.approx(4 / 36)

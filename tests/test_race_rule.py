@@ -66,6 +66,38 @@ def test_separation_confidence_is_where_the_bounds_stop_overlapping():
     assert separation_confidence([[1.0, 1.1], [1.0, 1.1]], 0, [1], 1, 0.95) == 0.0
 
 
+def test_a_look_is_numbered_from_one_and_a_lone_arm_or_pair_spends_all_of_the_lower_share():
+    with pytest.raises(ValueError, match="look must be >= 1"):
+        look_share(0)
+    assert look_share(1) == 0.5
+    assert look_levels(0.95, 1, 2) == pytest.approx((0.0125, 0.0125))
+    assert look_levels(0.9, 2, 1) == pytest.approx((0.1 / 6 / 2, 0.1 / 6 / 2))
+
+
+def test_arms_without_spread_have_zero_width_bounds_and_equal_ones_are_never_separated():
+    constant = arm_bounds([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], 0.95, 1)
+    assert [(b.lower, b.mean, b.upper) for b in constant] == [(1.0, 1.0, 1.0), (2.0, 2.0, 2.0)]
+    assert separation_confidence([[1.0, 1.0], [1.0, 1.0]], 0, [1], 1, 0.95) == 0.0, "touching is not apart"
+    assert separation_confidence([[2.0, 2.0], [1.0, 1.0]], 0, [1], 1, 0.95) == 0.95
+
+
+def test_arms_that_overlap_even_at_50_percent_have_no_separation():
+    values = [[1.0, 1.4, 1.2, 0.9], [0.8, 1.3, 1.0, 1.1]]  # apart only at "confidences" below one half
+    at_half = arm_bounds(values, 0.5, 1)
+    assert at_half[1].upper > at_half[0].lower
+    assert separation_confidence(values, 0, [1], 1, 0.95) == 0.0
+
+
+def test_the_sd_is_pooled_over_the_arms_in_contention_once_they_have_six_degrees_of_freedom():
+    rule = RaceRule(higher_is_better=True)
+    wild = [0.0, 40.0, -30.0, 25.0]  # ruled out earlier; far noisier than the arms left
+    for sizes, own in (((3, 4), False), ((4, 4), True)):  # 5, then 6 degrees of freedom between them
+        left = [[10.0, 10.4, 9.7, 10.1][: sizes[0]], [9.9, 10.2, 10.3, 9.8][: sizes[1]]]
+        look = decide(rule, [*left, wild], [4, 4, 4], [True, True, False], 2, [None, None, 1])
+        expected = pooled_sd(left) if own else pooled_sd([*left, wild])
+        assert (look.sd, look.df) == (pytest.approx(expected[0]), expected[1]), sizes
+
+
 @pytest.mark.parametrize("noise", [normal_draw, uniform_draw])
 def test_the_best_arm_survives_the_repeated_looks_at_least_confidence_of_the_time(noise):
     """The union bound's promise, checked where it is tightest: the best arm barely leads 11 others."""

@@ -127,6 +127,7 @@ def test_the_backoff_schedule_is_pinned():
 def test_a_permanent_error_at_submit_gets_exactly_one_attempt_through_the_runner(emulator, tmp_path, case):
     import dataclasses
     import hashlib
+    import json
 
     from kling_lab.runner.api import run
     from kling_lab.store.run_store import load_runs
@@ -138,7 +139,22 @@ def test_a_permanent_error_at_submit_gets_exactly_one_attempt_through_the_runner
     else:  # fal's own validation refuses what ours let through
         request = dataclasses.replace(request, input=request.input.model_copy(update={"cfg_scale": 7.0}))
     sweep = Sweep("permanent", (SweepItem(request),))
-    result = run(sweep, store=tmp_path, progress=False, max_submit_attempts=6, backoff=Backoff(0.001, 0.01))
+    journaled: list[dict] = []
+
+    class ReadTheJournal:  # at the row's event, before the journal is pruned at the end of the run
+        def on_event(self, event) -> None:
+            if event.terminal:
+                files = (tmp_path / "journal").glob("*.jsonl")
+                journaled.extend(json.loads(line) for f in files for line in f.read_text().splitlines())
+
+    result = run(
+        sweep,
+        store=tmp_path,
+        progress=False,
+        max_submit_attempts=6,
+        backoff=Backoff(0.001, 0.01),
+        observers=[ReadTheJournal()],
+    )
     row = load_runs(tmp_path).iloc[0]
     assert row["status"] == "failed" and row["cost_usd"] == 0 and row["attempts"] == 1
     if case == "401":
@@ -147,6 +163,8 @@ def test_a_permanent_error_at_submit_gets_exactly_one_attempt_through_the_runner
         assert row["error"].startswith("cfg_scale:"), row["error"]
     assert emulator.stats()["authorization"]["requests"] == 1, "one POST reached fal"
     assert emulator.stats()["submissions"] == 0 and result.submitted == 0
+    closed = [e["reason"] for e in journaled if e["event"] == "intent_closed"]
+    assert closed == [row["error_type"]], "the journal says why the intent created no job"
 
 
 def test_the_default_backoff_is_one_second_doubling_to_a_minute():

@@ -8,7 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from kling_lab.plots.winrates import plot_win_rates
-from kling_lab.stats.winrates import NO_VOTES, bradley_terry, win_rates
+from kling_lab.stats.winrates import COLUMNS, NO_VOTES, bradley_terry, win_rates
 
 TRUE = {"weak": 1.0, "mid": 2.0, "strong": 4.0}
 
@@ -108,3 +108,66 @@ def test_the_default_prior_has_a_closed_form_with_three_arms():
     )
     table = win_rates(votes, n_boot=20).set_index("arm")
     assert list(table.loc[["A", "B", "C"], "strength"]) == pytest.approx(expected, abs=1e-8)
+
+
+def test_wins_losses_ties_and_rates_are_counted_per_arm_from_either_side():
+    votes = pd.DataFrame(
+        {
+            "by": "x",
+            "left_arm": ["a", "b", "a", "c", "b", "a", None, "c"],
+            "right_arm": ["b", "a", "c", "a", "c", "b", "a", "c"],  # the last two are no comparison
+            "choice": ["left", "left", "right", "left", "tie", "both_bad", "left", "left"],
+        }
+    )
+    table = win_rates(votes, n_boot=20).set_index("arm")
+    assert list(table.columns) == [c for c in COLUMNS if c != "arm"]
+    assert table.loc["a", ["n", "wins", "losses", "ties", "both_bad"]].tolist() == [5, 1, 3, 1, 1]
+    assert table.loc["b", ["n", "wins", "losses", "ties", "both_bad"]].tolist() == [4, 1, 1, 2, 1]
+    assert table.loc["c", ["n", "wins", "losses", "ties", "both_bad"]].tolist() == [3, 2, 0, 1, 0]
+    assert table.loc["a", "win_rate"] == pytest.approx(1.5 / 5) and table.loc["c", "win_rate"] == pytest.approx(2.5 / 3)
+
+
+def test_an_arm_voted_on_once_has_a_win_rate():
+    votes = pd.DataFrame({"by": "x", "left_arm": ["a", "a", "c"], "right_arm": ["b", "b", "a"], "choice": ["left"] * 3})
+    table = win_rates(votes, n_boot=20).set_index("arm")
+    assert table.loc["c", "n"] == 1 and table.loc["c", "win_rate"] == 1.0
+
+
+def test_the_intervals_are_the_percentiles_of_fits_to_resampled_votes():
+    """95 % percentile bootstrap over whole votes (the module docstring), recomputed here from its parts."""
+    votes = simulate(40, seed=3, tie_margin=0.05)
+    arms = sorted(TRUE)
+    table = win_rates(votes, n_boot=200, seed=11).set_index("arm").loc[arms]
+    index = {a: i for i, a in enumerate(arms)}
+    left, right = votes["left_arm"].map(index).to_numpy(), votes["right_arm"].map(index).to_numpy()
+    score = votes["choice"].map({"left": 1.0, "right": 0.0, "tie": 0.5}).to_numpy()
+    draws = np.random.default_rng(11).multinomial(len(votes), np.full(len(votes), 1 / len(votes)), size=200)
+    fits, rates = [], []
+    for weights in draws:
+        wins, counts = np.zeros((3, 3)), np.zeros((3, 3))
+        for w, i, j, s in zip(weights, left, right, score):
+            wins[i, j] += w * s
+            wins[j, i] += w * (1 - s)
+            counts[i, j] += w
+            counts[j, i] += w
+        fits.append(bradley_terry(wins, counts))
+        with np.errstate(invalid="ignore"):
+            rates.append(wins.sum(axis=1) / counts.sum(axis=1))
+    assert table["strength_low"].tolist() == pytest.approx(np.nanpercentile(fits, 2.5, axis=0).tolist())
+    assert table["strength_high"].tolist() == pytest.approx(np.nanpercentile(fits, 97.5, axis=0).tolist())
+    assert table["win_rate_low"].tolist() == pytest.approx(np.nanpercentile(rates, 2.5, axis=0).tolist())
+    assert table["win_rate_high"].tolist() == pytest.approx(np.nanpercentile(rates, 97.5, axis=0).tolist())
+
+
+def test_tables_of_several_parameters_come_sorted_by_parameter_then_strength():
+    votes = pd.concat([simulate(30, seed=4).assign(by="seed"), simulate(30, seed=5).assign(by="cfg_scale")])
+    table = win_rates(votes, n_boot=20)
+    assert list(table["by"]) == ["cfg_scale"] * 3 + ["seed"] * 3 and list(table.index) == list(range(6))
+    for _, part in table.groupby("by"):
+        assert list(part["strength"]) == sorted(part["strength"], reverse=True)
+
+
+def test_by_default_a_table_is_reproducible_from_1000_resamples_with_seed_0():
+    votes = simulate(50, seed=6)
+    assert win_rates(votes).equals(win_rates(votes, n_boot=1000, seed=0))
+    assert not win_rates(votes).equals(win_rates(votes, n_boot=1000, seed=1))

@@ -187,7 +187,8 @@ class EmulatorApp:
         else:
             seconds = job.inference_time()
             metrics = {} if seconds is None else {"inference_time": round(seconds, 4)}
-            body.update(status="COMPLETED", logs=logs, metrics=metrics, error=job.error, error_type=job.error_type)
+            error_type = job.error_type if self.queue.config.typed_completion_errors else None
+            body.update(status="COMPLETED", logs=logs, metrics=metrics, error=job.error, error_type=error_type)
         return json_response(body, 200, job.request_id)
 
     async def _result(self, http: web.Request, job: Job) -> web.StreamResponse:

@@ -55,6 +55,11 @@ class EmulatorConfig(BaseModel):
         "again (a test holds a submit in flight: fal has the job, the client has no id yet)",
     )
 
+    typed_completion_errors: bool = Field(
+        True,
+        description="False: a failed request's COMPLETED status carries its error but no error_type (fal-client "
+        "reads both as optional; fal documents a type only for request errors, model errors type their detail)",
+    )
     platform_scope: PlatformScope = Field(
         "admin",
         description="what the key may read on the platform API: admin (requests and usage), api (requests; "
