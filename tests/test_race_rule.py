@@ -231,3 +231,121 @@ def test_repeats_to_pick_is_the_normal_selection_rule():
     rng = np.random.default_rng(0)
     picked = (rng.normal(0.5, 1 / math.sqrt(n), 20000) > rng.normal(0.0, 1 / math.sqrt(n), 20000)).mean()
     assert picked >= 0.945
+
+
+# -- the rule's own arithmetic, pinned (mutation survivors) -------------------------------------
+def test_a_cap_of_either_kind_gives_half_of_delta_to_the_eliminations():
+    assert not RaceRule(True, confidence=0.9).capped
+    assert RaceRule(True, confidence=0.9).elimination_confidence == pytest.approx(0.9)
+    for capped in (RaceRule(True, confidence=0.9, max_repeats=8), RaceRule(True, confidence=0.9, min_difference=0.1)):
+        assert capped.capped
+        assert capped.elimination_confidence == pytest.approx(0.95)
+
+
+def test_each_round_grows_an_arm_by_half_or_by_the_first_round_whichever_is_more_never_past_the_cap():
+    rule = RaceRule(True)  # initial_repeats 4
+    assert [rule.next_total(n, None) for n in (4, 8, 12, 18)] == [8, 12, 18, 27]
+    assert rule.next_total(12, 15) == 15
+    assert rule.next_total(20, 15) == 20, "an arm already past the cap keeps what it has"
+
+
+def test_the_cap_needs_a_measured_sd():
+    rule = RaceRule(True, confidence=0.9, min_difference=0.5)
+    assert rule.cap(1.0, 0, 2) is None
+    assert rule.cap(math.nan, 5, 2) is None
+    assert rule.cap(1.0, 1, 2) == max(4, repeats_to_pick(1.0, 0.5, 1 - 0.1 / 2))
+    assert rule.cap(1.0, 1, 3) == max(4, repeats_to_pick(1.0, 0.5, 1 - 0.1 / 2 / 2)), "Bonferroni over the rivals"
+    assert RaceRule(True, max_repeats=9).cap(math.nan, 0, 5) == 9
+
+
+def test_the_default_initial_repeats_is_the_fewest_that_can_separate():
+    assert default_initial_repeats(0.6) == 2  # 2 + 2 clips: p >= 1/3, enough at 40 %
+    assert default_initial_repeats(0.95) == 4
+    assert default_initial_repeats(0.99) == 5
+    assert not permutation_can_reject(2, 3, 0.05), "1 / C(5, 2) = 0.1"
+    assert permutation_can_reject(2, 3, 0.1)
+    assert not permutation_can_reject(3, 3, 0.05), "2 / C(6, 3) = 0.1"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"initial_repeats": 2.5}, "initial_repeats must be an integer >= 2"),
+        ({"max_repeats": 1}, "max_repeats must be an integer >= 2"),
+        ({"max_rounds": True}, "max_rounds must be an integer >= 1"),
+        ({"min_difference": True}, "min_difference must be a number > 0"),
+        ({"min_difference": math.inf}, "min_difference must be a number > 0"),
+        ({"min_difference": "0.1"}, "min_difference must be a number > 0"),
+        ({"min_difference": 0.0}, "min_difference must be a number > 0"),
+    ],
+)
+def test_bad_rule_settings_are_refused_with_their_name(kwargs, message):
+    with pytest.raises(InvalidInput, match=message):
+        RaceRule(True, **kwargs)
+
+
+def test_the_smallest_settings_are_accepted():
+    rule = RaceRule(True, initial_repeats=4, max_repeats=4, max_rounds=1)
+    assert (rule.initial_repeats, rule.max_repeats, rule.max_rounds) == (4, 4, 1)
+    assert decide(rule, [[1.0, 2.0, 3.0, 4.0], [1.5, 2.5, 3.5, 4.5]], [4, 4], [True, True], 1).stop == "cap"
+
+
+def test_the_race_stops_at_round_ten_by_default():
+    values = [[1.0, 1.4, 1.2, 0.9], [0.8, 1.3, 1.0, 1.1]]  # never separated
+    assert decide(RaceRule(True), values, [4, 4], [True, True], 9).stop is None
+    assert decide(RaceRule(True), values, [4, 4], [True, True], 10).stop == "max_rounds"
+
+
+def test_lower_is_better_shows_bounds_in_the_metrics_own_units():
+    values = [[1.0, 1.2, 0.9, 1.1], [5.0, 5.3, 4.8, 5.1]]
+    look = decide(RaceRule(False), values, [4, 4], [True, True], 1)
+    for arm, b in zip(values, look.bounds, strict=True):
+        assert b.lower < b.mean < b.upper and b.mean == pytest.approx(np.mean(arm))
+    assert look.leader == 0 and look.alive == (True, False) and look.stop == "separated"
+    higher = decide(RaceRule(True), values, [4, 4], [True, True], 1)
+    flat = [x for b in look.bounds for x in (b.lower, b.upper)]
+    assert [x for b in higher.bounds for x in (b.lower, b.upper)] == pytest.approx(flat)
+    assert higher.leader == 1
+
+
+def test_two_arms_far_apart_are_separated_at_the_first_look():
+    look = decide(RaceRule(True), [[10.0, 10.1, 9.9, 10.05], [1.0, 1.1, 0.9, 1.05]], [4, 4], [True, True], 1)
+    assert (look.stop, look.leader, look.alive, look.eliminated_in) == ("separated", 0, (True, False), (None, 1))
+    assert look.next_repeats == (0, 0)
+    assert look.separation >= 0.95
+
+
+def test_equal_arms_are_never_eliminated_and_the_first_leads_on_a_tie():
+    look = decide(RaceRule(True), [[1.0] * 4, [1.0] * 4, [1.0] * 4], [4, 4, 4], [True, True, True], 1)
+    assert look.alive == (True, True, True) and look.leader == 0 and look.stop is None
+    assert look.next_repeats == (4, 4, 4)
+
+
+def test_an_arm_still_owed_clips_is_not_the_leader_before_it_has_any():
+    values = [[], [1.0, 1.2, 0.9, 1.1], [0.5, 0.7, 0.4, 0.6]]
+    look = decide(RaceRule(True, initial_repeats=4), values, [2, 4, 4], [True, True, True], 1)
+    assert look.alive[0] and look.leader == 1
+
+
+def test_one_measured_arm_left_is_separated_and_none_is_unmeasured():
+    rule = RaceRule(True, max_repeats=8)
+    values = [[9.0, 9.1, 9.2, 9.3], [1.0, 1.2, 0.9, 1.1], []]  # arm 0 was ruled out earlier; arm 2 gave nothing
+    look = decide(rule, values, [4, 4, 4], [False, True, True], 2, [1, None, None])
+    assert (look.stop, look.leader, look.cap) == ("separated", 1, None)
+    assert look.alive == (False, True, False) and look.eliminated_in == (1, None, 2)
+    assert look.next_repeats == (0, 0, 0)
+    assert look.separation == rule.elimination_confidence
+    nothing = decide(rule, [[], [], []], [4, 4, 4], [True, True, True], 1)
+    assert (nothing.stop, nothing.leader, nothing.next_repeats) == ("unmeasured", 0, (0, 0, 0))
+
+
+def test_within_difference_includes_the_difference_itself():
+    values = [[1.0, 1.4, 1.2, 0.9], [0.8, 1.3, 1.0, 1.1]]
+    probe = decide(RaceRule(True, min_difference=10.0), values, [4, 4], [True, True], 1)
+    gap = probe.bounds[1].upper - probe.bounds[0].lower
+    assert probe.leader == 0 and gap > 0
+    exact = decide(RaceRule(True, min_difference=gap), values, [4, 4], [True, True], 1)
+    assert exact.stop == "within_difference"
+    assert decide(RaceRule(True, min_difference=gap * 0.999), values, [4, 4], [True, True], 1).stop != (
+        "within_difference"
+    )
