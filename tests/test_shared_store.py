@@ -428,6 +428,14 @@ def test_the_store_budget_lock_on_s3_waits_takes_over_an_expired_one_and_gives_u
     with pytest.raises(OSError, match="stayed taken"):
         runner.try_reserve(1.40)
     assert runner.ledger.reserved_usd == pytest.approx(4.20)
+    # Its own lock is a lease into the future: another machine waits instead of taking it over at once.
+    monkeypatch.setattr(store_budget, "LOCK_LEASE_S", 30.0)
+    objects.delete(LOCK_KEY, objects.read(LOCK_KEY)[1])
+    with runner._locked():
+        held = objects.read(LOCK_KEY)
+        assert held is not None
+        expires = datetime.fromisoformat(json.loads(held[0])["expires_at"])
+        assert expires > datetime.now(UTC) + timedelta(seconds=20)
     runner.close()
     assert not store.files.find("budget/ledger")
 

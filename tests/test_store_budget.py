@@ -221,6 +221,20 @@ def test_the_last_request_fits_a_budget_equal_to_the_total(tmp_path):
     two.close()
 
 
+def test_a_request_paid_before_the_check_is_booked_over_the_limit_and_counts_for_others(tmp_path):
+    """A re-attached request or an ambiguous submit was sent already: its price is booked without a check."""
+    store = RunStore(tmp_path)
+    runner = StoreBudget(store, BudgetRule(2.80), "emulator", "ana")
+    runner.force_reserve(1.40)
+    runner.force_reserve(2.80)  # past the limit: the money is spent whatever the check would say
+    assert runner.ledger.reserved_usd == pytest.approx(4.20)
+    other = StoreBudget(store, BudgetRule(2.80), "emulator", "bo")
+    assert other.spent_and_open() == (Decimal(0), Decimal("4.2"))
+    assert not other.try_reserve(0.01)
+    runner.close()
+    other.close()
+
+
 def test_a_killed_runners_ledger_no_longer_counts(tmp_path):
     """Its flock died with it: the ledger file is left, and ignored."""
     store = RunStore(tmp_path)
