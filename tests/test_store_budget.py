@@ -7,6 +7,7 @@ emulator. The S3 lock (conditional writes) is tested against moto in ``test_shar
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -233,6 +234,62 @@ def test_a_request_paid_before_the_check_is_booked_over_the_limit_and_counts_for
     assert not other.try_reserve(0.01)
     runner.close()
     other.close()
+
+
+def test_a_row_without_a_user_counts_for_no_user_under_a_per_user_rule(tmp_path):
+    store = RunStore(tmp_path)
+    store.append([row(1.40), row(2.80, user=None)])
+    assert logged_spend(store, BudgetRule(10, per_user=True), "emulator", "ana", this_month()) == Decimal("1.40")
+    assert logged_spend(store, BudgetRule(10), "emulator", "ana", this_month()) == Decimal("4.20")
+
+
+def test_logged_spend_keeps_fractions_of_a_cent_and_drops_float_noise(tmp_path):
+    store = RunStore(tmp_path)
+    store.append([row(0.000003), row(0.000004), row(0.1), row(0.2)])  # judge calls cost fractions of a cent
+    assert logged_spend(store, BudgetRule(10), "emulator", "ana", this_month()) == Decimal("0.300007")
+
+
+def test_a_dead_runners_ledger_listed_first_hides_no_live_one(tmp_path):
+    store = RunStore(tmp_path)
+    live = StoreBudget(store, BudgetRule(10), "emulator", "bo")
+    assert live.try_reserve(1.40)
+    dead = {"backend": "emulator", "user": "cy", "month": this_month(), "reserved_usd": 5.0}
+    (store.root / LEDGER_DIR / "0-dead.json").write_text(json.dumps(dead))  # sorts first; nobody holds its lock
+    me = StoreBudget(store, BudgetRule(10), "emulator", "ana")
+    assert me.try_reserve(1.40)
+    assert me.spent_and_open() == (Decimal(0), Decimal("1.40")), "the dead one skipped, the live one counted"
+    live.close()
+    me.close()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"not json", b"{}", b'{"expires_at": 5}', b'{"expires_at": "soon"}', b'{"expires_at": "2999-01-01T00:00:00"}'],
+    ids=["not-json", "no-expiry", "a-number", "not-a-time", "no-time-zone"],
+)
+def test_a_lease_whose_expiry_cannot_be_read_counts_as_expired(data):
+    assert store_budget._expired(data)
+
+
+def test_a_lease_expiring_later_is_live():
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert not store_budget._expired(json.dumps({"expires_at": later.isoformat()}).encode())
+
+
+def test_on_object_storage_a_ledger_that_vanished_or_has_no_readable_expiry_is_passed_over(tmp_path, monkeypatch):
+    monkeypatch.setenv("KLING_LAB_CACHE", str(tmp_path / "cache"))
+    store = RunStore(f"memory://kling-lab-budget-{uuid.uuid4().hex}/store")
+    live = StoreBudget(store, BudgetRule(10), "emulator", "bo")
+    assert live.try_reserve(1.40)
+    files = store.files
+    broken = {"backend": "emulator", "user": "cy", "month": this_month(), "reserved_usd": 5.0, "expires_at": "soon"}
+    with files.fs.open(f"{files.base}/{LEDGER_DIR}/0-broken.json", "w") as fh:
+        fh.write(json.dumps(broken))
+    listed = files.find
+    monkeypatch.setattr(files, "find", lambda prefix: {f"{LEDGER_DIR}/0-gone.json", *listed(prefix)})  # deleted since
+    me = StoreBudget(store, BudgetRule(10), "emulator", "ana")
+    assert me.spent_and_open() == (Decimal(0), Decimal("1.40"))
+    live.close()
 
 
 def test_a_killed_runners_ledger_no_longer_counts(tmp_path):
