@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import fcntl
 import hashlib
 import json
 import os
@@ -341,6 +342,18 @@ def try_mutant(tree: Path, mutant: Mutant, tests: tuple[str, ...], timeout_s: fl
     return mutant
 
 
+def record(cache_file: Path, key: str, entry: dict[str, Any]) -> None:
+    """Add one result to the results file, merged with what other runs of this tool wrote meanwhile
+    (under a lock, replaced atomically: two runs at once lose none of each other's results)."""
+    with open(cache_file.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+        current[key] = entry
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(current, indent=1))
+        os.replace(tmp, cache_file)
+
+
 def digest(tree: Path, paths: Iterator[str] | tuple[str, ...]) -> str:
     """SHA-256 over the files (or test node ids' files, or directories' .py files) named."""
     h = hashlib.sha256()
@@ -441,13 +454,9 @@ def main(argv: list[str] | None = None) -> int:
 
         with ThreadPoolExecutor(max_workers=len(trees)) as pool:
             for done in pool.map(work, todo):
-                cache[done.cache_key] = {
-                    "module": module_hash,
-                    "tests": tests_hash,
-                    "outcome": done.outcome,
-                    "diff": done.diff,
-                }
-                cache_file.write_text(json.dumps(cache, indent=1))
+                entry = {"module": module_hash, "tests": tests_hash, "outcome": done.outcome, "diff": done.diff}
+                cache[done.cache_key] = entry
+                record(cache_file, done.cache_key, entry)
                 mark = {"killed": ".", "timeout": "t", "survived": "S", "incompetent": "i"}[done.outcome]
                 print(mark, end="", flush=True)
         if todo:
