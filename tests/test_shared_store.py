@@ -341,7 +341,7 @@ def test_s3_claims_are_renewed_and_say_when_taken_over(bucket, tmp_path, caplog)
     server.release("j")
 
 
-def test_s3_claims_survive_unreadable_leases_a_release_in_between_and_a_store_error(bucket, tmp_path):
+def test_s3_claims_survive_unreadable_leases_a_release_in_between_and_a_store_error(bucket, tmp_path, caplog):
     import s3fs
 
     from kling_lab.runner.claims import Claims, RemoteLeases
@@ -368,6 +368,19 @@ def test_s3_claims_survive_unreadable_leases_a_release_in_between_and_a_store_er
     racer = Claims(tmp_path / "c", RemoteLeases(LetGoMeanwhile(objects.files)))
     assert racer.try_acquire("r") and not other.try_acquire("r")
     racer.release("r")
+
+    # A release the store refuses with an error is only a warning: the lease expires by itself, and the
+    # local lock goes at once.
+    class DeleteFails(ConditionalObjects):
+        def delete(self, key: str, etag: str) -> bool:
+            raise OSError("the store is unreachable")
+
+    leaving = Claims(tmp_path / "e", RemoteLeases(DeleteFails(objects.files)))
+    assert leaving.try_acquire("y")
+    with caplog.at_level(logging.WARNING, logger="kling_lab.runner"):
+        leaving.release("y")
+    assert "could not release the claim on y in the store (the store is unreachable)" in caplog.text
+    assert Claims(tmp_path / "e").try_acquire("y"), "the local lock was released"
 
     # The store fails (its bucket is gone): the error is raised, and the local lock is not kept.
     name = f"{bucket[5:]}-gone"
