@@ -559,8 +559,9 @@ def test_a_store_budget_holds_across_sweeps_people_and_concurrent_runners(emulat
         )
         for name in ("left", "right")
     ]
-    for proc in procs:
-        proc.communicate(timeout=180)
+    outputs = [proc.communicate(timeout=180) for proc in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):  # 1: some were skipped; a crash would lose rows
+        assert proc.returncode in (0, 1) and "Traceback" not in err, err
     rows = real_rows(shared)
     assert rows["cost_usd"].sum() <= 4.20 + 1e-9 and (rows["status"] == "ok").sum() == 3
     assert (rows["status"] == "skipped_budget").sum() == 3

@@ -16,9 +16,12 @@ a worker thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 from decimal import Decimal
 
 from kling_lab.store.budget import StoreBudget
+
+log = logging.getLogger("kling_lab.runner")
 
 
 def _d(x: float) -> Decimal:
@@ -40,7 +43,8 @@ class Budget:
         self._reserved = Decimal(0)  # in flight: freed (or booked) when their rows settle
         self._held = Decimal(0)  # unanswered submits of this run: kept until reconciled
         self._changed: asyncio.Condition | None = None
-        self.refused_by: str | None = None  # what the last refusal was about ("cap" | "store")
+        self.refused_by: str | None = None  # what the last refusal was about ("cap" | "store" | "store_error")
+        self.store_error = ""  # why the store's budget could not be checked
 
     @property
     def spent_usd(self) -> float:
@@ -66,9 +70,8 @@ class Budget:
         async with self._changed:
             while True:
                 if self._fits(cost):
-                    if self.store_budget is None or await asyncio.to_thread(self.store_budget.try_reserve, cost_usd):
+                    if self.store_budget is None or await self._store_allows(cost_usd):
                         break
-                    self.refused_by = "store"
                 else:
                     self.refused_by = "cap"
                 if self._reserved == 0:
@@ -77,6 +80,18 @@ class Budget:
             self._reserved += cost
             self.refused_by = None
             return True
+
+    async def _store_allows(self, cost_usd: float) -> bool:
+        """Ask the store's budget; a check that cannot be made (its files unreadable) is a refusal."""
+        assert self.store_budget is not None
+        try:
+            if await asyncio.to_thread(self.store_budget.try_reserve, cost_usd):
+                return True
+        except OSError as exc:
+            self.refused_by, self.store_error = "store_error", str(exc)
+            return False
+        self.refused_by = "store"
+        return False
 
     def force_reserve(self, cost_usd: float) -> None:
         """Reserve without checking: for requests already submitted (re-attached, ambiguous)."""
@@ -104,13 +119,18 @@ class Budget:
         self._reserved -= _d(reserved_usd)
         self._spent += _d(charged_usd)
         if self.store_budget is not None:
-            await asyncio.to_thread(self.store_budget.settle, reserved_usd, charged_usd)
+            try:
+                await asyncio.to_thread(self.store_budget.settle, reserved_usd, charged_usd)
+            except OSError as exc:  # its ledger still shows the reservation: others count too much, never too little
+                log.warning("the store's budget ledger could not be updated: %s", exc)
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()
 
     def describe_refusal(self) -> str:
         """The skipped_budget row's message."""
+        if self.refused_by == "store_error":
+            return f"the store's budget could not be checked ({self.store_error}); not submitted"
         if self.refused_by == "store" and self.store_budget is not None:
             return f"the store's budget ({self.store_budget.rule.describe()}) would be exceeded"
         cap = float(self.cap or 0)

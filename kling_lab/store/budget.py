@@ -12,7 +12,10 @@ user, month) up to date while it runs and deletes it at the end. A ledger whose 
 ignored: on a local store its runner's ``flock`` is gone; on object storage its ``expires_at``
 (renewed every minute) passed. Checking and reserving happen under a lock (a local ``flock``, an
 S3 conditional-write lease, or — on other object stores — nothing: two runners checking in the
-same instant could then both pass; say so in the docs).
+same instant could then both pass; say so in the docs). On a local store every rewrite or removal of
+a ledger, and every read of the others' ledgers, happens under that lock too: a ledger is rewritten in
+place (its ``flock`` lives on the file), so a reader beside the rewrite would see it empty and miss its
+money. (An object PUT replaces a ledger whole: no lock is needed there.)
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from kling_lab.errors import InvalidInput
 from kling_lab.store.conditional import ConditionalObjects
 from kling_lab.store.files import LocalFiles, RemoteFiles
 from kling_lab.store.run_store import RunStore
-from kling_lab.util.locks import FileLock, locked_elsewhere
+from kling_lab.util.locks import FileLock, read_if_locked_elsewhere
 
 log = logging.getLogger("kling_lab.store")
 
@@ -158,6 +161,15 @@ class StoreBudget:
 
     # -- the lock around check-and-book ---------------------------------------------------------
     @contextmanager
+    def _locked_if_local(self) -> Iterator[None]:
+        """The lock, on a local store only: around ledger rewrites (see the module doc)."""
+        if self._local:
+            with self._locked():
+                yield
+        else:
+            yield
+
+    @contextmanager
     def _locked(self) -> Iterator[None]:
         if self._local:
             lock = FileLock(self.store.root / "budget" / ".lock")
@@ -215,9 +227,10 @@ class StoreBudget:
             directory = self.store.root / LEDGER_DIR
             paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
             for path in paths:
-                if path == self.store.root / self.key or not locked_elsewhere(path):
+                if path == self.store.root / self.key:
                     continue
-                if (led := _ledger(path.read_text(errors="replace"))) is not None:
+                data = read_if_locked_elsewhere(path)  # None: its runner is gone (or it just ended)
+                if data is not None and (led := _ledger(data.decode(errors="replace"))) is not None:
                     found.append(led)
         elif isinstance(files := self.store.files, RemoteFiles):
             for key in sorted(files.find(LEDGER_DIR)):
@@ -242,6 +255,10 @@ class StoreBudget:
 
     def spent_and_open(self) -> tuple[Decimal, Decimal]:
         """(logged spend, other runners' open money) within this runner's scope."""
+        with self._locked_if_local():
+            return self._spent_and_open()
+
+    def _spent_and_open(self) -> tuple[Decimal, Decimal]:
         logged = logged_spend(self.store, self.rule, self.ledger.backend, self.ledger.user, self.ledger.month)
         others = sum((led.open_usd for led in self.others() if self._in_scope(led)), Decimal(0))
         return logged, others
@@ -250,7 +267,7 @@ class StoreBudget:
     def try_reserve(self, cost_usd: float) -> bool:
         """Book ``cost_usd`` if logged + others' open + ours + it stays within the limit."""
         with self._locked():
-            logged, others = self.spent_and_open()
+            logged, others = self._spent_and_open()
             total = logged + others + self.ledger.open_usd + _d(cost_usd)
             if total > _d(self.rule.limit_usd):
                 return False
@@ -260,20 +277,23 @@ class StoreBudget:
 
     def force_reserve(self, cost_usd: float) -> None:
         """Book an already-submitted request's price (re-attached, or an ambiguous submit)."""
-        self.ledger.reserved_usd = float(_d(self.ledger.reserved_usd) + _d(cost_usd))
-        self._write_ledger()
+        with self._locked_if_local():
+            self.ledger.reserved_usd = float(_d(self.ledger.reserved_usd) + _d(cost_usd))
+            self._write_ledger()
 
     def settle(self, reserved_usd: float, charged_usd: float) -> None:
         """A reservation ended; ``charged_usd`` of it is owed until its row is in the log."""
-        self.ledger.reserved_usd = float(max(Decimal(0), _d(self.ledger.reserved_usd) - _d(reserved_usd)))
-        self.ledger.charged_usd = float(_d(self.ledger.charged_usd) + _d(charged_usd))
-        self._write_ledger()
+        with self._locked_if_local():
+            self.ledger.reserved_usd = float(max(Decimal(0), _d(self.ledger.reserved_usd) - _d(reserved_usd)))
+            self.ledger.charged_usd = float(_d(self.ledger.charged_usd) + _d(charged_usd))
+            self._write_ledger()
 
     def logged(self, charged_usd: float) -> None:
         """Rows costing ``charged_usd`` are now in the run log (the row writer calls this after a flush)."""
         if charged_usd:
-            self.ledger.charged_usd = float(max(Decimal(0), _d(self.ledger.charged_usd) - _d(charged_usd)))
-            self._write_ledger()
+            with self._locked_if_local():
+                self.ledger.charged_usd = float(max(Decimal(0), _d(self.ledger.charged_usd) - _d(charged_usd)))
+                self._write_ledger()
 
     def heartbeat(self) -> None:
         if not self._local:
@@ -283,7 +303,8 @@ class StoreBudget:
         """Remove this runner's ledger (everything it charged is in the log by now)."""
         if self._local:
             if self._ledger_lock is not None:
-                self._ledger_lock.release(unlink=True)
+                with self._locked():
+                    self._ledger_lock.release(unlink=True)
                 self._ledger_lock = None
         else:
             self.store.files.delete(self.key)

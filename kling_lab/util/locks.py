@@ -103,6 +103,28 @@ def locked_elsewhere(path: Path) -> bool:
     return False
 
 
+def read_if_locked_elsewhere(path: Path) -> bytes | None:
+    """The content of ``path`` if another open file holds an exclusive lock on it, else None.
+
+    Probe and read go through one open file, so a holder that unlinks the file meanwhile (its
+    :meth:`FileLock.release` with ``unlink``) cannot make the read fail: the open file keeps the content."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        return None
+    finally:
+        os.close(fd)  # closing drops the probe's own lock
+
+
 def lock_info(path: Path) -> dict[str, Any]:
     """What a holder wrote into its lock file with :meth:`FileLock.write_info` ({} if nothing readable)."""
     try:
@@ -112,4 +134,4 @@ def lock_info(path: Path) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
-__all__ = ["FileLock", "lock_info", "locked_elsewhere"]
+__all__ = ["FileLock", "lock_info", "locked_elsewhere", "read_if_locked_elsewhere"]
