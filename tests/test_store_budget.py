@@ -492,3 +492,26 @@ def test_a_ledger_that_cannot_be_updated_is_a_warning_and_waiting_requests_are_s
     assert result.count("ok") == 1 and result.count("skipped_budget") == 1, result.summary()
     warnings = [r.getMessage() for r in caplog.records if "ledger could not be updated" in r.getMessage()]
     assert len(warnings) == 2 and all("No space left on device" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize("where", ["local", "object-storage"])
+def test_a_runners_own_ledger_listed_first_hides_no_other(tmp_path, monkeypatch, where):
+    """Its own ledger is passed over, not the end of the list: runners listed after it still count."""
+    monkeypatch.setenv("KLING_LAB_CACHE", str(tmp_path / "cache"))
+    store = RunStore(tmp_path / "store" if where == "local" else f"memory://kling-lab-budget-{uuid.uuid4().hex}/s")
+    me = StoreBudget(store, BudgetRule(10), "emulator", "ana")
+    other = StoreBudget(store, BudgetRule(10), "emulator", "bo")
+    me.key, other.key = f"{LEDGER_DIR}/a-me.json", f"{LEDGER_DIR}/b-other.json"  # mine sorts first
+    assert me.try_reserve(1.40) and other.try_reserve(2.80)
+    assert me.spent_and_open() == (Decimal(0), Decimal("2.80"))
+    assert [led.user for led in me.others()] == ["bo"]
+    me.close()
+    other.close()
+
+
+def test_a_log_with_no_row_in_scope_counts_nothing_spent(tmp_path):
+    """The sum of no rows is nothing, not a credit that would make room under the limit."""
+    store = RunStore(tmp_path)
+    store.append([row(5.60, backend="fal"), row(1.40, user="bo")])
+    spent = logged_spend(store, BudgetRule(10, per_user=True), "emulator", "ana", this_month())
+    assert spent == 0 and str(spent) in {"0", "0.0"}
