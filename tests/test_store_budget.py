@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -482,12 +483,14 @@ def test_a_ledger_that_cannot_be_updated_is_a_warning_and_waiting_requests_are_s
     for a reservation that was already released."""
     write_rule(RunStore(tmp_path), BudgetRule(1.40))
 
-    def full_disk(self: StoreBudget, *amounts: float) -> None:
-        if any(amounts):  # like the real ones: a $0 batch in the log writes nothing
-            raise OSError(28, "No space left on device")
+    real_write = StoreBudget._write_ledger
 
-    monkeypatch.setattr(StoreBudget, "settle", full_disk)
-    monkeypatch.setattr(StoreBudget, "logged", full_disk)
+    def full_disk_once_booked(self: StoreBudget) -> None:
+        if self.ledger.reserved_usd == 0:  # the settle and the log after the booking: the disk is full
+            raise OSError(28, "No space left on device")
+        real_write(self)
+
+    monkeypatch.setattr(StoreBudget, "_write_ledger", full_disk_once_booked)
     with caplog.at_level(logging.WARNING, logger="kling_lab"):
         result = run(Sweep.grid("full", prompt="a kite", cfg_scale=[0.2, 0.8]), store=tmp_path, **FAST, concurrency=2)
     assert result.count("ok") == 1 and result.count("skipped_budget") == 1, result.summary()
@@ -516,3 +519,31 @@ def test_a_log_with_no_row_in_scope_counts_nothing_spent(tmp_path):
     store.append([row(5.60, backend="fal"), row(1.40, user="bo")])
     spent = logged_spend(store, BudgetRule(10, per_user=True), "emulator", "ana", this_month())
     assert spent == 0 and str(spent) in {"0", "0.0"}
+
+
+def test_a_runners_ledger_changes_land_in_order_when_its_threads_overlap(tmp_path, monkeypatch):
+    """A runner changes its ledger from a worker thread (check-and-book, settle) and from its event loop
+    (rows logged). Repro on object storage: a slow PUT of the older state landed after a newer one, and the
+    ledger showed $0 open while $1.40 was reserved, so other runners could pass the limit."""
+    monkeypatch.setenv("KLING_LAB_CACHE", str(tmp_path / "cache"))
+    store = RunStore(f"memory://kling-lab-budget-{uuid.uuid4().hex}/s")
+    runner = StoreBudget(store, BudgetRule(10), "emulator", "ana")
+    assert runner.try_reserve(1.40)
+    runner.settle(1.40, 1.40)  # charged; its row is about to reach the log
+    put, uploading, slow = store.files.put_file, threading.Event(), [True]
+
+    def put_file(local: Path, key: str) -> None:
+        if slow.pop() if slow else False:  # the first upload (the row writer's) is slow
+            uploading.set()
+            time.sleep(0.5)
+        put(local, key)
+
+    monkeypatch.setattr(store.files, "put_file", put_file)
+    logged = threading.Thread(target=runner.logged, args=(1.40,))
+    logged.start()
+    assert uploading.wait(10)
+    assert runner.try_reserve(1.40)  # the next request, booked while the older state is still uploading
+    logged.join(10)
+    other = StoreBudget(store, BudgetRule(10), "emulator", "bo")
+    assert other.spent_and_open() == (Decimal(0), Decimal("1.4")), "the newest ledger state is the one stored"
+    runner.close()

@@ -16,12 +16,9 @@ a worker thread.
 from __future__ import annotations
 
 import asyncio
-import logging
 from decimal import Decimal
 
 from kling_lab.store.budget import StoreBudget
-
-log = logging.getLogger("kling_lab.runner")
 
 
 def _d(x: float) -> Decimal:
@@ -119,10 +116,7 @@ class Budget:
         self._reserved -= _d(reserved_usd)
         self._spent += _d(charged_usd)
         if self.store_budget is not None:
-            try:
-                await asyncio.to_thread(self.store_budget.settle, reserved_usd, charged_usd)
-            except OSError as exc:  # its ledger still shows the reservation: others count too much, never too little
-                log.warning("the store's budget ledger could not be updated: %s", exc)
+            await asyncio.to_thread(self.store_budget.settle, reserved_usd, charged_usd)  # a failed write: a warning
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()

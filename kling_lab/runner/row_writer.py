@@ -88,10 +88,7 @@ class RowWriter:
             if q.claim is not None:
                 self.claims.release(q.claim)
         if self.on_logged is not None:
-            try:
-                self.on_logged(sum(q.row.get("cost_usd") or 0.0 for q in batch))
-            except OSError as exc:  # a ledger left showing the money counts it twice for others, never less
-                log.warning("the store's budget ledger could not be updated: %s", exc)
+            self.on_logged(sum(q.row.get("cost_usd") or 0.0 for q in batch))
         try:
             for q in batch:
                 if q.request_id is not None:

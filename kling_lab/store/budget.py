@@ -15,15 +15,20 @@ S3 conditional-write lease, or — on other object stores — nothing: two runne
 same instant could then both pass; say so in the docs). On a local store every rewrite or removal of
 a ledger, and every read of the others' ledgers, happens under that lock too: a ledger is rewritten in
 place (its ``flock`` lives on the file), so a reader beside the rewrite would see it empty and miss its
-money. (An object PUT replaces a ledger whole: no lock is needed there.)
+money. (An object PUT replaces a ledger whole: no lock is needed there.) Within one runner, whose
+ledger changes from a worker thread and from its event loop, the changes take turns, so the newest
+state is the one stored. A ledger write that fails after a settle or a log is a warning: the ledger
+then shows more open money than there is, which others count, never less.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -48,6 +53,7 @@ LEDGER_DIR = "budget/ledger"
 LEDGER_LEASE_S = 300.0
 LOCK_KEY = "budget/.lock.json"
 LOCK_LEASE_S = 30.0
+NOT_UPDATED = "the store's budget ledger could not be updated: %s"
 
 
 def _d(x: float) -> Decimal:
@@ -146,6 +152,7 @@ class StoreBudget:
         self.key = f"{LEDGER_DIR}/{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
         self._local = isinstance(store.files, LocalFiles)
         self._ledger_lock: FileLock | None = None
+        self._turns = threading.RLock()  # this runner's threads change its ledger one at a time
         self._objects = None if self._local else ConditionalObjects.for_store(store.files)
         if not self._local and self._objects is None:
             log.warning(
@@ -161,16 +168,24 @@ class StoreBudget:
 
     # -- the lock around check-and-book ---------------------------------------------------------
     @contextmanager
-    def _locked_if_local(self) -> Iterator[None]:
-        """The lock, on a local store only: around ledger rewrites (see the module doc)."""
+    def _ledger_change(self) -> Iterator[None]:
+        """Around a change of this runner's ledger: its threads take turns; on a local store, under the
+        store's lock (readers must not see it half rewritten; see the module doc)."""
         if self._local:
             with self._locked():
                 yield
         else:
-            yield
+            with self._turns:
+                yield
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        """The store's lock around check-and-book (this runner's threads take turns first)."""
+        with self._turns, self._store_lock():
+            yield
+
+    @contextmanager
+    def _store_lock(self) -> Iterator[None]:
         if self._local:
             lock = FileLock(self.store.root / "budget" / ".lock")
             while not lock.try_acquire():
@@ -255,7 +270,7 @@ class StoreBudget:
 
     def spent_and_open(self) -> tuple[Decimal, Decimal]:
         """(logged spend, other runners' open money) within this runner's scope."""
-        with self._locked_if_local():
+        with self._locked() if self._local else contextlib.nullcontext():  # see the module doc
             return self._spent_and_open()
 
     def _spent_and_open(self) -> tuple[Decimal, Decimal]:
@@ -277,37 +292,45 @@ class StoreBudget:
 
     def force_reserve(self, cost_usd: float) -> None:
         """Book an already-submitted request's price (re-attached, or an ambiguous submit)."""
-        with self._locked_if_local():
+        with self._ledger_change():
             self.ledger.reserved_usd = float(_d(self.ledger.reserved_usd) + _d(cost_usd))
             self._write_ledger()
 
     def settle(self, reserved_usd: float, charged_usd: float) -> None:
         """A reservation ended; ``charged_usd`` of it is owed until its row is in the log."""
-        with self._locked_if_local():
-            self.ledger.reserved_usd = float(max(Decimal(0), _d(self.ledger.reserved_usd) - _d(reserved_usd)))
-            self.ledger.charged_usd = float(_d(self.ledger.charged_usd) + _d(charged_usd))
-            self._write_ledger()
+        try:
+            with self._ledger_change():
+                self.ledger.reserved_usd = float(max(Decimal(0), _d(self.ledger.reserved_usd) - _d(reserved_usd)))
+                self.ledger.charged_usd = float(_d(self.ledger.charged_usd) + _d(charged_usd))
+                self._write_ledger()
+        except OSError as exc:
+            log.warning(NOT_UPDATED, exc)
 
     def logged(self, charged_usd: float) -> None:
         """Rows costing ``charged_usd`` are now in the run log (the row writer calls this after a flush)."""
         if charged_usd:
-            with self._locked_if_local():
-                self.ledger.charged_usd = float(max(Decimal(0), _d(self.ledger.charged_usd) - _d(charged_usd)))
-                self._write_ledger()
+            try:
+                with self._ledger_change():
+                    self.ledger.charged_usd = float(max(Decimal(0), _d(self.ledger.charged_usd) - _d(charged_usd)))
+                    self._write_ledger()
+            except OSError as exc:
+                log.warning(NOT_UPDATED, exc)
 
     def heartbeat(self) -> None:
         if not self._local:
-            self._write_ledger()
+            with self._ledger_change():
+                self._write_ledger()
 
     def close(self) -> None:
         """Remove this runner's ledger (everything it charged is in the log by now)."""
         if self._local:
             if self._ledger_lock is not None:
-                with self._locked():
+                with self._ledger_change():
                     self._ledger_lock.release(unlink=True)
                 self._ledger_lock = None
         else:
-            self.store.files.delete(self.key)
+            with self._ledger_change():
+                self.store.files.delete(self.key)
 
 
 def _ledger(text: str) -> Ledger | None:
